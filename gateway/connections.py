@@ -1,0 +1,128 @@
+"""Connection settings for a utility, in the shape of an Airflow Connection.
+
+Inside Airflow the DAG resolves the Connection with ``airflow.sdk.BaseHook`` and converts it here;
+outside (the ``gateway`` command, tests) the same ``AIRFLOW_CONN_<ID>`` variables are read directly,
+so one environment serves both. Secrets live only in these objects and never in their repr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from gateway.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    conn_id: str
+    base_url: str
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log: the password and secret-looking extras."""
+        found = [self.password] if self.password else []
+        for key, value in self.extra.items():
+            if isinstance(value, str) and any(w in key.lower() for w in ("secret", "key", "token", "pass")):
+                found.append(value)
+        return found
+
+
+def _base_url(conn_type: str | None, host: str | None, port: int | None, schema: str | None) -> str:
+    if not host:
+        raise ConfigError("connection has no host")
+    if "://" in host:
+        url = host.rstrip("/") + (f":{port}" if port else "")
+    else:
+        scheme = "https" if conn_type in {"https"} else "http"
+        url = f"{scheme}://{host}" + (f":{port}" if port else "")
+    if schema:
+        url = f"{url}/{schema.strip('/')}"
+    return url
+
+
+def from_airflow_fields(
+    conn_id: str,
+    *,
+    conn_type: str | None,
+    host: str | None,
+    port: int | None,
+    schema: str | None,
+    login: str | None,
+    password: str | None,
+    extra: dict[str, Any] | None,
+) -> ConnectionConfig:
+    return ConnectionConfig(
+        conn_id=conn_id,
+        base_url=_base_url(conn_type, host, port, schema),
+        login=login or None,
+        password=password or None,
+        extra=dict(extra or {}),
+    )
+
+
+def parse_airflow_conn(conn_id: str, value: str) -> ConnectionConfig:
+    """Parse an AIRFLOW_CONN_* value: Airflow's JSON form or its URI form."""
+    value = value.strip()
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"AIRFLOW_CONN_{conn_id.upper()}: not valid JSON ({exc.msg})") from None
+        extra = data.get("extra") or {}
+        if isinstance(extra, str):
+            extra = json.loads(extra)
+        return from_airflow_fields(
+            conn_id,
+            conn_type=data.get("conn_type"),
+            host=data.get("host"),
+            port=data.get("port"),
+            schema=data.get("schema"),
+            login=data.get("login"),
+            password=data.get("password"),
+            extra=extra,
+        )
+    parts = urlsplit(value)
+    conn_type = parts.scheme.replace("-", "_")
+    extra = dict(parse_qsl(parts.query))
+    if "__extra__" in extra:
+        extra = json.loads(extra["__extra__"])
+    return from_airflow_fields(
+        conn_id,
+        conn_type=conn_type,
+        host=unquote(parts.hostname or ""),
+        port=parts.port,
+        schema=unquote(parts.path.lstrip("/")) or None,
+        login=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        extra=extra,
+    )
+
+
+def from_environment(conn_id: str) -> ConnectionConfig:
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"connection {conn_id!r} is not configured: set {name} or an Airflow Connection")
+    return parse_airflow_conn(conn_id, value)
+
+
+def to_airflow_json(config: ConnectionConfig, conn_type: str = "http") -> str:
+    """The AIRFLOW_CONN_* JSON for a config (used by the demo and tests to hand simulators to Airflow)."""
+    parts = urlsplit(config.base_url)
+    return json.dumps(
+        {
+            "conn_type": conn_type,
+            "host": f"{parts.scheme}://{parts.hostname}",
+            "port": parts.port,
+            "schema": parts.path.strip("/") or None,
+            "login": config.login,
+            "password": config.password,
+            "extra": config.extra,
+        }
+    )

@@ -1,0 +1,115 @@
+"""Mapping files (mappings/<utility>.yaml): classifier code -> job type and priority, and the
+utility's statuses -> contact-centre statuses. Validated on load; nothing falls back silently.
+
+File shape::
+
+    provider: vodokanal
+    classifier_version: "2021-329"
+    send_fields: [contact_phone, flat]   # resident data beyond street, house and description
+    job_types:
+      "3.1": {job_type: NO_WATER, priority: urgent}
+    statuses:
+      COMPLETED: done
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.classifier import Classifier, default_classifier
+from gateway.errors import ConfigError
+from gateway.statuses import RequestStatus
+from gateway.yamlfile import load_yaml
+
+PRIORITIES = frozenset({"emergency", "urgent", "normal"})
+OPTIONAL_FIELDS = frozenset({"contact_phone", "flat", "coordinates"})
+
+
+@dataclass(frozen=True)
+class JobTypeRule:
+    job_type: str
+    priority: str
+
+
+@dataclass(frozen=True)
+class Mapping:
+    provider: str
+    path: Path
+    classifier_version: str
+    send_fields: frozenset[str]
+    job_types: dict[str, JobTypeRule]  # by item key, so renumbering cannot detach a rule
+    codes: dict[str, str]  # code as written in the file -> item key
+    statuses: dict[str, RequestStatus]
+
+    def rule_for_item(self, item_key: str) -> JobTypeRule | None:
+        return self.job_types.get(item_key)
+
+    def status_for(self, utility_status: str) -> RequestStatus:
+        try:
+            return self.statuses[utility_status]
+        except KeyError:
+            raise ConfigError(f"{self.path}: utility status {utility_status!r} is not mapped") from None
+
+
+def load_mapping(
+    path: Path,
+    *,
+    utility_statuses: Iterable[str],
+    served_items: Iterable[str] = (),
+    classifier: Classifier | None = None,
+) -> Mapping:
+    """Load and validate one mapping file.
+
+    ``utility_statuses`` are all statuses the connector can report: each must be mapped.
+    ``served_items`` are item keys whose default executor this utility is: each must be mapped,
+    so a renumbered or newly inserted item cannot quietly map to nothing.
+    """
+    classifier = classifier or default_classifier()
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for key in ("provider", "classifier_version", "job_types", "statuses"):
+        if key not in raw:
+            raise ConfigError(f"{path}: missing {key!r}")
+    version = classifier.version(str(raw["classifier_version"]))
+
+    send_fields = frozenset(raw.get("send_fields") or ())
+    if unknown := send_fields - OPTIONAL_FIELDS:
+        raise ConfigError(f"{path}: send_fields {sorted(unknown)} unknown (allowed: {sorted(OPTIONAL_FIELDS)})")
+
+    job_types: dict[str, JobTypeRule] = {}
+    codes: dict[str, str] = {}
+    for code, rule in (raw["job_types"] or {}).items():
+        where = f"{path}: job_types[{code!r}]"
+        item = version.by_code(str(code))
+        if item is None:
+            raise ConfigError(f"{where}: no such code in classifier {version.version}")
+        if not isinstance(rule, dict) or not rule.get("job_type"):
+            raise ConfigError(f"{where}: needs job_type and priority")
+        if rule.get("priority") not in PRIORITIES:
+            raise ConfigError(f"{where}: priority {rule.get('priority')!r} not one of {sorted(PRIORITIES)}")
+        job_types[item.key] = JobTypeRule(str(rule["job_type"]), rule["priority"])
+        codes[str(code)] = item.key
+
+    statuses: dict[str, RequestStatus] = {}
+    for utility_status, cc_status in (raw["statuses"] or {}).items():
+        try:
+            statuses[str(utility_status)] = RequestStatus(cc_status)
+        except ValueError:
+            raise ConfigError(
+                f"{path}: statuses[{utility_status!r}]: {cc_status!r} is not a contact-centre status"
+            ) from None
+    expected = set(map(str, utility_statuses))
+    if missing := expected - set(statuses):
+        raise ConfigError(f"{path}: utility statuses not mapped: {sorted(missing)}")
+    if extra := set(statuses) - expected:
+        raise ConfigError(f"{path}: statuses the utility does not have: {sorted(extra)}")
+
+    for key in served_items:
+        if key not in job_types:
+            item = version.by_key(key)
+            code = item.code if item else key
+            raise ConfigError(f"{path}: classifier item {code} is served by {raw['provider']} but maps to nothing")
+    return Mapping(str(raw["provider"]), path, version.version, send_fields, job_types, codes, statuses)
