@@ -20,6 +20,7 @@ reopens it on the same port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -125,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the simulators are quiet; tests read their state, not their logs
 
     def _serve(self) -> None:
@@ -187,10 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _abort(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
