@@ -34,5 +34,8 @@ items = sa.table(
     sa.column("introduced_in", sa.String),
 )
 codes = sa.table(
-    "classifier_codes", sa.column("version_id", sa.String), sa.column("code", sa.String), sa.column("item_id", sa.Integer)
+    "classifier_codes",
+    sa.column("version_id", sa.String),
+    sa.column("code", sa.String),
+    sa.column("item_id", sa.Integer),
 )
