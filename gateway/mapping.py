@@ -10,6 +10,10 @@ File shape::
       "3.1": {job_type: NO_WATER, priority: urgent}
     statuses:
       COMPLETED: done
+    outage_services:          # optional: a request for this item inside an active announcement of
+      "3.1": cold_water       # this service at its address joins the outage instead of becoming a job
+    same_job_window_hours: 72 # optional: a repeat request (same item, same address) within this window
+                              # joins the open job instead of creating a second one; 0 turns it off
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from gateway.yamlfile import load_yaml
 
 PRIORITIES = frozenset({"emergency", "urgent", "normal"})
 OPTIONAL_FIELDS = frozenset({"contact_phone", "flat", "coordinates"})
+SERVICES = frozenset({"cold_water", "sewage", "heating", "hot_water", "waste_collection"})
+DEFAULT_SAME_JOB_WINDOW_HOURS = 72
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Mapping:
     job_types: dict[str, JobTypeRule]  # by item key, so renumbering cannot detach a rule
     codes: dict[str, str]  # code as written in the file -> item key
     statuses: dict[str, RequestStatus]
+    outage_services: dict[str, str]  # item key -> service
+    same_job_window_hours: int
 
     def rule_for_item(self, item_key: str) -> JobTypeRule | None:
         return self.job_types.get(item_key)
@@ -107,9 +115,22 @@ def load_mapping(
     if extra := set(statuses) - expected:
         raise ConfigError(f"{path}: statuses the utility does not have: {sorted(extra)}")
 
+    outage_services: dict[str, str] = {}
+    for code, service in (raw.get("outage_services") or {}).items():
+        item_key = codes.get(str(code))
+        if item_key is None:
+            raise ConfigError(f"{path}: outage_services[{code!r}]: the code has no job_types entry")
+        if service not in SERVICES:
+            raise ConfigError(f"{path}: outage_services[{code!r}]: {service!r} not one of {sorted(SERVICES)}")
+        outage_services[item_key] = service
+    window = raw.get("same_job_window_hours", DEFAULT_SAME_JOB_WINDOW_HOURS)
+    if not isinstance(window, int) or window < 0:
+        raise ConfigError(f"{path}: same_job_window_hours must be a whole number of hours >= 0, not {window!r}")
+
     for key in served_items:
         if key not in job_types:
             item = version.by_key(key)
             code = item.code if item else key
             raise ConfigError(f"{path}: classifier item {code} is served by {raw['provider']} but maps to nothing")
-    return Mapping(str(raw["provider"]), path, version.version, send_fields, job_types, codes, statuses)
+    return Mapping(str(raw["provider"]), path, version.version, send_fields, job_types, codes, statuses,
+                   outage_services, window)

@@ -1,0 +1,130 @@
+"""Known problems stop becoming new jobs (decision 2021, item 2.2).
+
+A new request joins an active announcement when its item is configured for that service and its
+address falls inside the notice; otherwise it joins an open job of the same utility for the same
+item at the same address within a window. Either way the request's history says why, and it
+follows what it joined: the outage's end closes it, the job's status changes reach it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.addresses import house_key, street_key
+from gateway.announcements import ACTIVE, CANCELLED, EXPIRED, addresses_from_json
+from gateway.models import Announcement, Dispatch, Request
+from gateway.statuses import CLOSED, RequestStatus
+from gateway.sync import states
+from gateway.sync.bookkeeping import add_history, set_request_status
+from gateway.sync.context import SyncContext
+
+OPEN_DISPATCH_STATES = (states.PENDING, states.IN_FLIGHT, states.UNKNOWN, states.AWAITING, states.SENT)
+
+
+def _dispatch(session: Session, request: Request, provider: str) -> Dispatch:
+    return session.scalars(
+        select(Dispatch).where(Dispatch.request_id == request.id, Dispatch.provider == provider)
+    ).one()
+
+
+def covering_announcement(session: Session, provider: str, service: str, request: Request) -> Announcement | None:
+    at = request.registered_at
+    candidates = session.scalars(
+        select(Announcement).where(
+            Announcement.provider == provider, Announcement.service == service, Announcement.state == ACTIVE,
+            Announcement.starts_at <= at,
+        )
+    )
+    for announcement in candidates:
+        if announcement.ends_at is not None and announcement.ends_at <= at:
+            continue
+        if any(a.covers(request.street, request.house) for a in addresses_from_json(announcement.addresses)):
+            return announcement
+    return None
+
+
+def open_job_for_same_problem(session: Session, provider: str, request: Request, window: timedelta) -> Dispatch | None:
+    candidates = session.scalars(
+        select(Dispatch)
+        .join(Request, Request.id == Dispatch.request_id)
+        .where(
+            Dispatch.provider == provider,
+            Dispatch.state.in_(OPEN_DISPATCH_STATES),
+            Dispatch.linked_dispatch_id.is_(None),
+            Request.id != request.id,
+            Request.classifier_item_id == request.classifier_item_id,
+            Request.registered_at >= request.registered_at - window,
+            Request.registered_at <= request.registered_at,
+            Request.status.not_in(list(CLOSED)),
+        )
+        .order_by(Request.registered_at)
+    )
+    street, house = street_key(request.street), house_key(request.house)
+    return next(
+        (d for d in candidates if street_key(d.request.street) == street and house_key(d.request.house) == house),
+        None,
+    )
+
+
+def link_if_known(session: Session, ctx: SyncContext, request: Request, now: datetime) -> bool:
+    """Link a newly enqueued request instead of sending it; True when linked."""
+    service = ctx.mapping.outage_services.get(request.item.key)
+    if service:
+        announcement = covering_announcement(session, ctx.provider, service, request)
+        if announcement is not None:
+            dispatch = _dispatch(session, request, ctx.provider)
+            dispatch.state, dispatch.updated_at = states.LINKED, now
+            request.announcement_id = announcement.id
+            add_history(session, request, actor=ctx.actor, field="link", old=None,
+                        new=f"announcement {ctx.provider}/{announcement.notice_id}",
+                        note=f"known outage, not sent as a new job: {announcement.title_uk}", at=now)
+            set_request_status(session, request, RequestStatus.IN_PROGRESS, actor=ctx.actor, at=now,
+                               note="works already announced by the utility")
+            return True
+    if ctx.mapping.same_job_window_hours:
+        window = timedelta(hours=ctx.mapping.same_job_window_hours)
+        other = open_job_for_same_problem(session, ctx.provider, request, window)
+        if other is not None:
+            dispatch = _dispatch(session, request, ctx.provider)
+            dispatch.state, dispatch.linked_dispatch_id, dispatch.updated_at = states.LINKED, other.id, now
+            add_history(session, request, actor=ctx.actor, field="link", old=None,
+                        new=f"request {other.request.number}",
+                        note=f"same problem at the same address as {other.request.number}"
+                        + (f" (job {other.job_id})" if other.job_id else "") + "; not sent as a second job",
+                        at=now)
+            if other.request.status != RequestStatus.REGISTERED:
+                set_request_status(session, request, other.request.status, actor=ctx.actor, at=now,
+                                   note=f"follows {other.request.number}")
+            return True
+    return False
+
+
+def on_announcement_changed(session: Session, provider: str, notice_id: str, now: datetime,
+                            counts: Counter[str]) -> None:
+    """Linked requests follow their announcement: closed when the works end, sent on if cancelled."""
+    announcement = session.scalars(
+        select(Announcement).where(Announcement.provider == provider, Announcement.notice_id == notice_id)
+    ).one()
+    if announcement.state not in (EXPIRED, CANCELLED):
+        return
+    linked = session.scalars(
+        select(Request).where(Request.announcement_id == announcement.id, Request.status.not_in(list(CLOSED)))
+    ).all()
+    actor = f"sync:{provider}"
+    for request in linked:
+        if announcement.state == EXPIRED:
+            set_request_status(session, request, RequestStatus.DONE, actor=actor, at=now,
+                               note=f"announced works finished ({provider}/{notice_id})")
+            counts["closed_with_outage"] += 1
+            continue
+        dispatch = _dispatch(session, request, provider)
+        dispatch.state, dispatch.next_attempt_at, dispatch.updated_at = states.PENDING, now, now
+        request.announcement_id = None
+        add_history(session, request, actor=actor, field="link", old=f"announcement {provider}/{notice_id}",
+                    new=None, note="the announcement was cancelled: the request goes to the utility as a job", at=now)
+        set_request_status(session, request, RequestStatus.REGISTERED, actor=actor, at=now)
+        counts["released_from_outage"] += 1

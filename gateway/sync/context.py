@@ -1,0 +1,62 @@
+"""Everything one utility's sync steps need, built once per task run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.classifier import default_classifier
+from gateway.connections import ConnectionConfig
+from gateway.connector import Connector
+from gateway.db import session_factory, utcnow
+from gateway.mapping import Mapping, load_mapping
+from gateway.registry import Manifest
+from gateway.sync.retry import RetryPolicy
+
+
+def load_manifest_mapping(manifest: Manifest) -> Mapping:
+    """The utility's mapping, checked against its connector's statuses and the items it serves."""
+    served = [i.key for i in default_classifier().current.items if i.executor == manifest.executor]
+    return load_mapping(manifest.mapping_file, utility_statuses=manifest.connector_class.statuses, served_items=served)
+
+
+@dataclass
+class SyncContext:
+    manifest: Manifest
+    mapping: Mapping
+    connector: Connector
+    sessions: sessionmaker[Session]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], datetime] = utcnow
+    lease: timedelta = timedelta(minutes=10)  # a claimed dispatch is someone's for this long
+    max_pages: int = 50  # per pull run, so one run cannot go on for ever
+    pending_rounds: int = 5  # how often a push run re-checks asynchronously created jobs
+    pending_interval: float = 0.5  # seconds between those checks
+
+    @property
+    def provider(self) -> str:
+        return self.manifest.name
+
+    @property
+    def actor(self) -> str:
+        return f"sync:{self.manifest.name}"
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"gateway.sync.{self.manifest.name}")
+
+
+def build_context(manifest: Manifest, connection: ConnectionConfig, engine: Engine, **options) -> SyncContext:
+    connector = manifest.connector_class(connection, timeouts=manifest.timeouts)
+    return SyncContext(
+        manifest=manifest,
+        mapping=load_manifest_mapping(manifest),
+        connector=connector,
+        sessions=session_factory(engine),
+        **options,
+    )

@@ -1,0 +1,84 @@
+"""Shared fixtures: a migrated contact-centre database per test, on PostgreSQL and on SQLite.
+
+PostgreSQL: one template database is migrated per test run and each test gets its own copy
+(CREATE DATABASE ... TEMPLATE), dropped afterwards. SQLite: one migrated file copied per test.
+GATEWAY_TEST_PG_URL points at the server (default: postgres on 127.0.0.1:5432, trust auth);
+GATEWAY_TEST_BACKENDS=sqlite limits a local run to SQLite (CI runs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from gateway.db import make_engine, session_factory, upgrade
+
+PG_ADMIN_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = [b.strip() for b in os.environ.get("GATEWAY_TEST_BACKENDS", "postgresql,sqlite").split(",") if b.strip()]
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def _pg_admin(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = f"gw_tpl_{RUN_ID}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    upgrade(_pg_url(name))
+    yield name
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def fresh_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if backend == "postgresql":
+        template = request.getfixturevalue("pg_template")
+        name = f"gw_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        try:
+            yield _pg_url(name)
+        finally:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_path / "contact_centre.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated contact-centre database of its own, on each backend."""
+    yield from fresh_database_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine):
+    return session_factory(engine)

@@ -1,0 +1,167 @@
+"""Push with the connector test double: exactly one job per request, whatever fails where."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError
+from gateway.models import DeadLetter, RequestHistory
+from gateway.statuses import RequestStatus
+from gateway.sync import states
+from gateway.sync.engine import run_step
+from gateway.sync.push import _start_attempt, claim_batch, enqueue_new_requests
+from tests.fakes import FakeUtility, ScriptedFailure
+from tests.sync_helpers import dispatch_of, fake_context, register, request_by_number
+
+
+def test_each_new_request_becomes_one_job_and_is_marked_sent(sessions):
+    ctx = fake_context(sessions)
+    numbers = [register(sessions, "3.1", house=str(h)) for h in range(1, 8)]
+    counts = run_step(ctx, "push_jobs")
+    assert counts["created"] == 7
+    assert sorted(d.reference for d in ctx.connector.utility.jobs.values()) == sorted(numbers)
+    with sessions() as session:
+        request = request_by_number(session, numbers[0])
+        assert request.status == RequestStatus.SENT
+        assert [h.actor for h in request.history] == ["operator:demo", "sync:fakeutil"]
+        assert dispatch_of(session, numbers[0]).job_id in ctx.connector.utility.jobs
+    assert run_step(ctx, "push_jobs").get("created", 0) == 0  # a second run sends nothing again
+
+
+def test_only_mapped_resident_data_is_sent(sessions):
+    ctx = fake_context(sessions)
+    number = register(sessions, "3.1", flat="12", contact_phone="+380671234567", lat=47.9, lon=33.4)
+    run_step(ctx, "push_jobs")
+    (draft,) = [d for d in ctx.connector.utility.jobs.values() if d.reference == number]
+    assert draft.flat == "12"  # the fake mapping sends the flat
+    assert draft.contact_phone is None and draft.lat is None and draft.lon is None
+
+
+def test_ambiguous_create_is_resolved_by_lookup_without_a_second_create(sessions):
+    utility = FakeUtility(idempotent=False)  # like the SOAP utility: a second create would double
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=True))
+    ctx = fake_context(sessions, utility)
+    number = register(sessions)
+    counts = run_step(ctx, "push_jobs")
+    assert counts["resolved_by_lookup"] == 1
+    assert utility.create_calls == 1
+    assert len(utility.jobs_for(number)) == 1
+    with sessions() as session:
+        assert dispatch_of(session, number).state == states.SENT
+
+
+def test_ambiguous_create_that_did_not_land_is_created_once_after_proof(sessions):
+    utility = FakeUtility(idempotent=False)
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("connection dropped"), after_effect=False))
+    ctx = fake_context(sessions, utility)
+    number = register(sessions)
+    run_step(ctx, "push_jobs")
+    assert utility.create_calls == 2 and len(utility.jobs_for(number)) == 1
+
+
+def test_unsettled_lookup_leaves_the_dispatch_unknown_and_the_next_run_looks_up_first(sessions):
+    utility = FakeUtility(idempotent=False)
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=True))
+    utility.lookup_failures.extend([RetriableError("down")] * 3)  # the whole retry budget of the lookup
+    ctx = fake_context(sessions, utility)
+    number = register(sessions)
+    assert run_step(ctx, "push_jobs")["unknown"] == 1
+    with sessions() as session, session.begin():
+        dispatch = dispatch_of(session, number)
+        assert dispatch.state == states.UNKNOWN
+        dispatch.next_attempt_at = dispatch.created_at  # due now
+    run_step(ctx, "push_jobs")
+    assert utility.create_calls == 1 and len(utility.jobs_for(number)) == 1
+    with sessions() as session:
+        assert dispatch_of(session, number).state == states.SENT
+
+
+def test_crash_after_the_call_before_the_commit_is_recovered_by_lookup(sessions):
+    utility = FakeUtility(idempotent=False)
+    ctx = fake_context(sessions, utility)
+    number = register(sessions)
+    counts: Counter[str] = Counter()
+    enqueue_new_requests(ctx, counts)
+    (dispatch_id,) = claim_batch(ctx, 10)
+    _, draft, _ = _start_attempt(ctx, dispatch_id)
+    ctx.connector.create_job(draft)  # the utility has the job; the process dies before recording it
+    with sessions() as session, session.begin():
+        dispatch = dispatch_of(session, number)
+        assert dispatch.state == states.IN_FLIGHT
+        dispatch.lease_until = None  # the dead worker's lease has run out
+    run_step(ctx, "push_jobs")
+    assert utility.create_calls == 1 and len(utility.jobs_for(number)) == 1
+    with sessions() as session:
+        assert dispatch_of(session, number).state == states.SENT
+    assert counts["enqueued"] == 1
+
+
+def test_permanent_failure_is_dead_lettered_while_the_batch_goes_on(sessions):
+    utility = FakeUtility()
+    ctx = fake_context(sessions, utility)
+    numbers = [register(sessions, house=str(h)) for h in range(1, 6)]
+    utility.failures_by_reference[numbers[2]] = PermanentError("422: job_type LEAK not accepted for this address")
+    counts = run_step(ctx, "push_jobs")
+    assert counts["created"] == 4 and counts["dead_lettered"] == 1
+    with sessions() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+        assert letter.item_key == numbers[2] and letter.stream == "jobs" and letter.error_class == "permanent"
+        assert "job_type LEAK" in letter.message
+        assert dispatch_of(session, numbers[2]).state == states.DEAD
+        assert request_by_number(session, numbers[2]).status == RequestStatus.REGISTERED  # not lost: visible
+    assert {d.reference for d in utility.jobs.values()} == set(numbers) - {numbers[2]}
+
+
+def test_retriable_failure_waits_with_backoff_and_is_not_lost(sessions):
+    utility = FakeUtility()
+    utility.create_failures.extend([ScriptedFailure(RetriableError("503"))] * 3)
+    ctx = fake_context(sessions, utility)
+    number = register(sessions)
+    assert run_step(ctx, "push_jobs")["retry_later"] == 1
+    with sessions() as session, session.begin():
+        dispatch = dispatch_of(session, number)
+        assert dispatch.state == states.PENDING and dispatch.next_attempt_at > dispatch.created_at
+        assert "retriable: 503" in dispatch.last_error
+        dispatch.next_attempt_at = dispatch.created_at
+    run_step(ctx, "push_jobs")
+    assert len(utility.jobs_for(number)) == 1
+
+
+def test_item_the_utility_does_not_serve_is_never_sent(sessions):
+    ctx = fake_context(sessions)
+    number = register(sessions, "4.1")  # waste, routed here by mistake; not in the fake mapping
+    counts = run_step(ctx, "push_jobs")
+    assert counts["unmapped"] == 1 and ctx.connector.utility.create_calls == 0
+    with sessions() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+        assert letter.item_key == number and "4.1" in letter.message and "fake_mapping.yaml" in letter.message
+
+
+def test_fatal_error_stops_the_step_and_keeps_the_batch(sessions):
+    utility = FakeUtility()
+    ctx = fake_context(sessions, utility)
+    numbers = [register(sessions, house=str(h)) for h in range(1, 3)]
+    utility.create_failures.append(ScriptedFailure(FatalError("401: bad API key")))
+    try:
+        run_step(ctx, "push_jobs")
+    except FatalError:
+        pass
+    else:
+        raise AssertionError("a fatal error must fail the step")
+    with sessions() as session:
+        assert all(dispatch_of(session, n).lease_until is None for n in numbers)
+    run_step(ctx, "push_jobs")
+    assert sorted(d.reference for d in utility.jobs.values()) == sorted(numbers)
+
+
+def test_history_records_the_sync_as_actor(sessions):
+    ctx = fake_context(sessions)
+    number = register(sessions)
+    run_step(ctx, "push_jobs")
+    with sessions() as session:
+        rows = session.scalars(select(RequestHistory).join(RequestHistory.request)
+                               .where(RequestHistory.actor == "sync:fakeutil")).all()
+        assert [(r.field, r.old_value, r.new_value) for r in rows] == [("status", "registered", "sent_to_executor")]
+        assert request_by_number(session, number).status == "sent_to_executor"
