@@ -47,7 +47,7 @@ def _apply(announcement: Announcement, work: PlannedWork, provider_title: str, n
     from gateway.announcement_text import render
     from gateway.workdays import is_late_notice
 
-    rendered = render(work, provider_title)
+    rendered = render(work, provider_title, provider=announcement.provider)
     announcement.revision = work.revision
     announcement.kind = work.kind
     announcement.service = work.service

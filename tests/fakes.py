@@ -17,6 +17,7 @@ from gateway.connector import (
     CreateResult,
     JobDraft,
     JobUpdate,
+    PlannedWork,
     RejectedItem,
     RemoteJob,
     StatusChange,
@@ -41,6 +42,7 @@ class FakeUtility:
     changes: list[StatusChange] = field(default_factory=list)
     rejects_in_feed: list[tuple[int, RejectedItem]] = field(default_factory=list)  # (position in feed, reject)
     updates: list[tuple[str, JobUpdate]] = field(default_factory=list)
+    works: list[PlannedWork] = field(default_factory=list)
     create_failures: list[ScriptedFailure] = field(default_factory=list)
     lookup_failures: list[Exception] = field(default_factory=list)
     failures_by_reference: dict[str, Exception] = field(default_factory=dict)
@@ -99,7 +101,7 @@ class FakeConnector(Connector):
         self.utility.updates.append((job_id, update))
 
     def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage:
-        return WorksPage(works=[])
+        return WorksPage(works=list(self.utility.works))
 
 
 def at(minutes: int) -> datetime:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.connector import ChangePage, RejectedItem, StatusChange
+from gateway.connector import RejectedItem, StatusChange
 from gateway.errors import RetriableError
 from gateway.models import Cursor, DeadLetter, RequestHistory
 from gateway.statuses import RequestStatus
-from gateway.sync.bookkeeping import get_cursor, set_request_status
 from gateway.sync import pull
+from gateway.sync.bookkeeping import get_cursor, set_request_status
 from gateway.sync.engine import run_step
 from tests.fakes import FakeUtility
 from tests.sync_helpers import dispatch_of, fake_context, register, request_by_number
