@@ -17,6 +17,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONNECTORS_DIR = PROJECT_ROOT / "connectors"
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
 STREAMS = ("jobs", "status_changes", "updates", "planned_works")
+# The DAG task that serves each stream, in the order a sync run takes them.
+STEP_BY_STREAM = {
+    "jobs": "push_jobs",
+    "status_changes": "pull_status_changes",
+    "updates": "push_updates",
+    "planned_works": "pull_planned_works",
+}
 
 
 def _load_object(path: str, where: str) -> object:
@@ -51,6 +58,10 @@ class Manifest:
     @property
     def pool(self) -> str:
         return f"utility_{self.name}"
+
+    @property
+    def steps(self) -> list[str]:
+        return [STEP_BY_STREAM[s] for s in STREAMS if s in self.streams]
 
     @cached_property
     def connector_class(self) -> type[Connector]:

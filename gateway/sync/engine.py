@@ -14,22 +14,18 @@ from gateway.sync.updates import push_updates
 
 Step = Callable[[SyncContext, Counter[str]], None]
 
-# In the order a DAG runs them; the stream each declares in its manifest enables it.
-STEPS: dict[str, tuple[str, Step]] = {
-    "push_jobs": ("jobs", push_new_requests),
-    "pull_status_changes": ("status_changes", pull_status_changes),
-    "push_updates": ("updates", push_updates),
-    "pull_planned_works": ("planned_works", pull_planned_works),
+# Step names come from gateway.registry.STEP_BY_STREAM (what the DAGs know without importing this).
+STEPS: dict[str, Step] = {
+    "push_jobs": push_new_requests,
+    "pull_status_changes": pull_status_changes,
+    "push_updates": push_updates,
+    "pull_planned_works": pull_planned_works,
 }
-
-
-def steps_for(streams: tuple[str, ...]) -> list[str]:
-    return [name for name, (stream, _) in STEPS.items() if stream in streams]
 
 
 def run_step(ctx: SyncContext, step: str) -> dict[str, int]:
     """Run one step, record it in gw_sync_runs, and return its counts (what the DAG shows)."""
-    _, fn = STEPS[step]
+    fn = STEPS[step]
     with record_run(ctx.sessions, ctx.provider, step) as counts:
         fn(ctx, counts)
     ctx.log.info("%s %s: %s", ctx.provider, step, dict(counts) or "nothing to do")
@@ -37,4 +33,4 @@ def run_step(ctx: SyncContext, step: str) -> dict[str, int]:
 
 
 def run_all(ctx: SyncContext) -> dict[str, dict[str, int]]:
-    return {step: run_step(ctx, step) for step in steps_for(ctx.manifest.streams)}
+    return {step: run_step(ctx, step) for step in ctx.manifest.steps}

@@ -116,7 +116,9 @@ def claim_batch(ctx: SyncContext, limit: int) -> list[int]:
 def build_draft(ctx: SyncContext, request: Request, dispatch: Dispatch, code: str) -> JobDraft:
     """The job as the utility will see it: only the resident data its mapping sends."""
     rule = ctx.mapping.rule_for_item(request.item.key)
-    assert rule is not None  # enqueue never makes a pending dispatch without a rule
+    if rule is None:  # e.g. a dead letter retried before its mapping was fixed
+        raise PermanentError(f"classifier item {code} is not served by {ctx.provider}: "
+                             f"no entry in {ctx.mapping.path.name}")
     send = ctx.mapping.send_fields
     return JobDraft(
         reference=dispatch.reference,
@@ -171,17 +173,24 @@ def _start_attempt(ctx: SyncContext, dispatch_id: int) -> tuple[str, JobDraft | 
     """Mark the dispatch in flight (committed before any call); return its previous state and draft."""
     from gateway.reference_data import code_of
 
+    unmapped: PermanentError | None = None
     with ctx.sessions() as session, session.begin():
         dispatch = session.get(Dispatch, dispatch_id)
         previous = dispatch.state
         if previous not in states.CLAIMABLE:
             return previous, None, None
-        draft = build_draft(ctx, dispatch.request, dispatch, code_of(session, dispatch.request.classifier_item_id))
-        if previous != states.AWAITING:
-            dispatch.state = states.IN_FLIGHT
-        dispatch.attempts += 1
-        dispatch.updated_at = ctx.clock()
-        return previous, draft, dispatch.pending_token
+        try:
+            draft = build_draft(ctx, dispatch.request, dispatch, code_of(session, dispatch.request.classifier_item_id))
+        except PermanentError as exc:
+            unmapped = exc
+        else:
+            if previous != states.AWAITING:
+                dispatch.state = states.IN_FLIGHT
+            dispatch.attempts += 1
+            dispatch.updated_at = ctx.clock()
+            return previous, draft, dispatch.pending_token
+    _finish(ctx, dispatch_id, state=states.DEAD, error=unmapped)
+    return states.DEAD, None, None
 
 
 def _finish(ctx: SyncContext, dispatch_id: int, *, job: RemoteJob | CreateResult | None = None,
