@@ -13,8 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.addresses import HouseRange, StreetHouses
+from gateway.announcement_text import render
 from gateway.connector import PlannedWork
 from gateway.models import Announcement, AnnouncementRevision
+from gateway.workdays import is_late_notice
 
 ACTIVE, CANCELLED, EXPIRED = "active", "cancelled", "expired"
 
@@ -30,6 +32,7 @@ def addresses_from_json(data: list[dict[str, Any]]) -> list[StreetHouses]:
             houses=tuple(a.get("houses") or ()),
             ranges=tuple(HouseRange(**r) for r in a.get("ranges") or ()),
             whole_street=bool(a.get("whole_street")),
+            note=a.get("note"),
         )
         for a in data
     ]
@@ -44,9 +47,6 @@ def _state_for(work: PlannedWork, now: datetime) -> str:
 
 
 def _apply(announcement: Announcement, work: PlannedWork, provider_title: str, now: datetime) -> None:
-    from gateway.announcement_text import render
-    from gateway.workdays import is_late_notice
-
     rendered = render(work, provider_title, provider=announcement.provider)
     announcement.revision = work.revision
     announcement.kind = work.kind
