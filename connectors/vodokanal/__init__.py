@@ -1,0 +1,1 @@
+"""КП «Кривбасводоканал»: REST/JSON work orders with idempotent creates and a sequenced change feed."""
