@@ -74,8 +74,8 @@ def build_sync_dag(manifest: Manifest):  # -> airflow.sdk.DAG
                 previous >> outputs[step]
             previous = outputs[step]
 
-        @task(task_id="report", trigger_rule="all_done")
-        def report(**results: dict[str, int] | None) -> dict[str, dict[str, int]]:
+        @task(task_id="report", trigger_rule="all_done", retries=0)
+        def report(results: dict[str, dict[str, int] | None]) -> dict[str, dict[str, int]]:
             failed = [step for step, counts in results.items() if counts is None]
             for step, counts in results.items():
                 print(f"{manifest.name} {step}: {counts if counts is not None else 'FAILED'}")
@@ -83,7 +83,7 @@ def build_sync_dag(manifest: Manifest):  # -> airflow.sdk.DAG
                 raise RuntimeError(f"{manifest.name}: step(s) failed: {', '.join(failed)}")
             return {step: counts or {} for step, counts in results.items()}
 
-        report(**outputs)
+        report(outputs)
 
     return sync()
 

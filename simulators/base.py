@@ -125,6 +125,7 @@ class FaultPlan:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes; Nagle would hold one back ~40 ms
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the simulators are quiet; tests read their state, not their logs
@@ -198,6 +199,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timeout tests) leaves a broken pipe: expected, not worth a traceback."""
+
     def __init__(self, address: tuple[str, int], simulator: BaseSimulator) -> None:
         self.simulator = simulator
         super().__init__(address, _Handler)
@@ -234,7 +238,8 @@ class BaseSimulator:
     def start(self) -> BaseSimulator:
         self._server = _Server((self._host, self._port), self)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sim-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sim-{self.name}", daemon=True)
         self._thread.start()
         return self
 

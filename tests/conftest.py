@@ -14,11 +14,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
-import pytest
-from sqlalchemy import Engine
+ROOT = Path(__file__).resolve().parent.parent
+# Airflow's home and metadata database live in an ignored folder of the project, never in ~/airflow.
+# Each xdist worker gets its own, as Airflow's SQLite metadata database takes one writer at a time.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".test-state" / f"airflow-{_WORKER}"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 
-from gateway.db import make_engine, session_factory, upgrade
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
+
+from gateway.db import make_engine, session_factory, upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("GATEWAY_TEST_BACKENDS", "postgresql,sqlite").split(",") if b.strip()]
