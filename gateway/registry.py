@@ -16,8 +16,10 @@ from gateway.yamlfile import load_yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONNECTORS_DIR = PROJECT_ROOT / "connectors"
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
-STREAMS = ("jobs", "status_changes", "updates", "planned_works")
-# The DAG task that serves each stream, in the order a sync run takes them.
+# In the order a sync run takes them: announcements first, so a request about an outage the utility
+# has just announced joins it instead of becoming a job.
+STREAMS = ("planned_works", "jobs", "status_changes", "updates")
+# The DAG task that serves each stream.
 STEP_BY_STREAM = {
     "jobs": "push_jobs",
     "status_changes": "pull_status_changes",
