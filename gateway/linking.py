@@ -36,11 +36,12 @@ def covering_announcement(session: Session, provider: str, service: str, request
     candidates = session.scalars(
         select(Announcement).where(
             Announcement.provider == provider, Announcement.service == service, Announcement.state == ACTIVE,
-            Announcement.starts_at <= at,
         )
     )
     for announcement in candidates:
-        if announcement.ends_at is not None and announcement.ends_at <= at:
+        # A moved collection day stops the service from its original date, not from the new one.
+        began = min(announcement.starts_at, announcement.original_date or announcement.starts_at)
+        if began > at or (announcement.ends_at is not None and announcement.ends_at <= at):
             continue
         if any(a.covers(request.street, request.house) for a in addresses_from_json(announcement.addresses)):
             return announcement

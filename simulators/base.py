@@ -220,6 +220,7 @@ class BaseSimulator:
     """
 
     name = "base"
+    create_route: tuple[str, str] = ("POST", "/")  # (method, path) of the utility's create call
     malformed_payload = b'{"id": "unterminated'
 
     def __init__(self, *, seed: int = 1520, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -299,6 +300,10 @@ class BaseSimulator:
 
     def dispatch(self, request: Request, fault: Fault | None) -> Response:
         raise NotImplementedError
+
+    def prompt(self) -> None:
+        """Switch off deliberate delays of the utility's own (late writes) for tests that need every
+        change visible at once; faults still apply. The default has none to switch off."""
 
     def malformed_body(self) -> bytes:
         return self.malformed_payload

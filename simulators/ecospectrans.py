@@ -267,6 +267,7 @@ class EcospectransSimulator(BaseSimulator):
     """ТОВ «Екоспецтранс» on loopback: OAuth2, 5 requests/s, asynchronous tickets, a keyset feed."""
 
     name = "ecospectrans"
+    create_route = ("POST", "/v2/tickets")  # where a create arrives (for faults aimed at creates)
 
     def __init__(
         self,

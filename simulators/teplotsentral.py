@@ -244,6 +244,7 @@ class TeplotsentralSimulator(BaseSimulator):
     complaint_count, change_log and inject_raw_change (tests of malformed feeds)."""
 
     name = "teplotsentral"
+    create_route = ("POST", ENDPOINT_PATH)  # where a create arrives (for faults aimed at creates)
     malformed_payload = (
         b'<?xml version="1.0" encoding="utf-8"?>\n'
         b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
@@ -291,6 +292,10 @@ class TeplotsentralSimulator(BaseSimulator):
         if self._server is not None:
             self._server.RequestHandlerClass = _NoDelayHandler
         return self
+
+    def prompt(self) -> None:
+        """Changes visible as soon as they happen (no late writes)."""
+        self.late_write_max = timedelta(0)
 
     # clock ---------------------------------------------------------------------------------------
     def set_clock(self, clock: Callable[[], datetime]) -> None:

@@ -248,6 +248,7 @@ class VodokanalSimulator(BaseSimulator):
     """КП «Кривбасводоканал»: work orders with idempotent creates, a sequenced feed, notices."""
 
     name = "vodokanal"
+    create_route = ("POST", "/api/v1/work-orders")  # where a create arrives (for faults aimed at creates)
 
     def __init__(
         self,
