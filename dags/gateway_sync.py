@@ -78,7 +78,10 @@ def build_sync_dag(manifest: Manifest):  # -> airflow.sdk.DAG
         def report(results: dict[str, dict[str, int] | None]) -> dict[str, dict[str, int]]:
             failed = [step for step, counts in results.items() if counts is None]
             for step, counts in results.items():
-                print(f"{manifest.name} {step}: {counts if counts is not None else 'FAILED'}")
+                if counts and counts.get("circuit_open"):
+                    print(f"{manifest.name} {step}: CIRCUIT OPEN - the utility was not called (see gw_circuit_breakers)")
+                else:
+                    print(f"{manifest.name} {step}: {counts if counts is not None else 'FAILED'}")
             if failed:
                 raise RuntimeError(f"{manifest.name}: step(s) failed: {', '.join(failed)}")
             return {step: counts or {} for step, counts in results.items()}

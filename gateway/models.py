@@ -329,3 +329,17 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     outcome: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class CircuitBreaker(Base):
+    """Per-utility circuit breaker, in the database because every Airflow task is a new process."""
+
+    __tablename__ = "gw_circuit_breakers"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="closed")  # closed | open | half_open
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime | None]
+    next_probe_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]

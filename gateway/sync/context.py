@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.breaker import BreakerPolicy
 from gateway.classifier import default_classifier
 from gateway.connections import ConnectionConfig
 from gateway.connector import Connector
@@ -37,6 +38,7 @@ class SyncContext:
     max_pages: int = 50  # per pull run, so one run cannot go on for ever
     pending_rounds: int = 5  # how often a push run re-checks asynchronously created jobs
     pending_interval: float = 0.5  # seconds between those checks
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
 
     @property
     def provider(self) -> str:

@@ -314,16 +314,23 @@ def process_dispatch(ctx: SyncContext, dispatch_id: int, counts: Counter[str]) -
 
 def push_new_requests(ctx: SyncContext, counts: Counter[str]) -> None:
     enqueue_new_requests(ctx, counts)
+    failing_in_a_row = 0
     while True:
         batch = claim_batch(ctx, ctx.manifest.batch_size)
         if not batch:
             break
-        for dispatch_id in batch:
+        for position, dispatch_id in enumerate(batch):
+            before = counts["retry_later"] + counts["unknown"]
             try:
                 process_dispatch(ctx, dispatch_id, counts)
             except FatalError:
                 _release(ctx, batch)
                 raise
+            failing_in_a_row = failing_in_a_row + 1 if counts["retry_later"] + counts["unknown"] > before else 0
+            if failing_in_a_row >= ctx.breaker.item_failures_to_stop:
+                _release(ctx, batch[position + 1 :])
+                raise RetriableError(f"{ctx.provider} looks unavailable: {failing_in_a_row} creates in a row "
+                                     "failed; the rest waits for the next run")
         if len(batch) < ctx.manifest.batch_size:
             break
     _settle_awaiting(ctx, counts)

@@ -1,0 +1,60 @@
+"""A circuit breaker per utility: after consecutive failed steps the gateway stops calling a utility
+that is down, probes it once per interval, and closes again on the first success.
+
+Its state lives in the database (gw_circuit_breakers) because Airflow runs every task in a new
+process; an in-memory breaker would forget between tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from gateway.models import CircuitBreaker
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    failures_to_open: int = 3  # consecutive failed steps
+    probe_interval: timedelta = timedelta(minutes=5)
+    item_failures_to_stop: int = 10  # consecutive items failing for the utility's sake end a push step
+
+
+def _row(session: Session, provider: str, now: datetime) -> CircuitBreaker:
+    row = session.get(CircuitBreaker, provider, with_for_update=True)
+    if row is None:
+        row = CircuitBreaker(provider=provider, state=CLOSED, consecutive_failures=0, updated_at=now)
+        session.add(row)
+    return row
+
+
+def before_step(session: Session, provider: str, now: datetime) -> tuple[bool, CircuitBreaker]:
+    """May this step call the utility? An open breaker whose probe time has come lets one step through."""
+    row = _row(session, provider, now)
+    if row.state == OPEN:
+        if row.next_probe_at is not None and row.next_probe_at <= now:
+            row.state, row.updated_at = HALF_OPEN, now
+            return True, row
+        return False, row
+    return True, row
+
+
+def after_step(session: Session, provider: str, now: datetime, policy: BreakerPolicy, *,
+               failed: bool, error: str | None = None) -> CircuitBreaker:
+    row = _row(session, provider, now)
+    row.updated_at = now
+    if not failed:
+        row.state, row.consecutive_failures, row.opened_at, row.next_probe_at = CLOSED, 0, None, None
+        return row
+    row.consecutive_failures += 1
+    row.last_error = error
+    if row.state == HALF_OPEN or row.consecutive_failures >= policy.failures_to_open:
+        if row.state != OPEN:
+            row.opened_at = now
+        row.state = OPEN
+        row.next_probe_at = now + policy.probe_interval
+    return row
