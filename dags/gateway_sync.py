@@ -79,7 +79,7 @@ def build_sync_dag(manifest: Manifest):  # -> airflow.sdk.DAG
             failed = [step for step, counts in results.items() if counts is None]
             for step, counts in results.items():
                 if counts and counts.get("circuit_open"):
-                    print(f"{manifest.name} {step}: CIRCUIT OPEN - the utility was not called (see gw_circuit_breakers)")
+                    print(f"{manifest.name} {step}: CIRCUIT OPEN - the utility was not called (gw_circuit_breakers)")
                 else:
                     print(f"{manifest.name} {step}: {counts if counts is not None else 'FAILED'}")
             if failed:
