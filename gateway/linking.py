@@ -104,6 +104,27 @@ def link_if_known(session: Session, ctx: SyncContext, request: Request, now: dat
     return False
 
 
+def release_reopened(session: Session, ctx: SyncContext, now: datetime) -> int:
+    """A linked request the contact centre reopened (the resident called back: rework) is no longer
+    explained by the outage or the other job: it goes to the utility as a job of its own."""
+    reopened = session.scalars(
+        select(Dispatch)
+        .join(Request, Request.id == Dispatch.request_id)
+        .where(Dispatch.provider == ctx.provider, Dispatch.state == states.LINKED,
+               Request.status == RequestStatus.REWORK)
+    ).all()
+    for dispatch in reopened:
+        request = dispatch.request
+        joined = (f"announcement {ctx.provider}" if request.announcement_id is not None
+                  else f"request linked via dispatch {dispatch.linked_dispatch_id}")
+        dispatch.state, dispatch.linked_dispatch_id = states.PENDING, None
+        dispatch.next_attempt_at, dispatch.updated_at = now, now
+        request.announcement_id = None
+        add_history(session, request, actor=ctx.actor, field="link", old=joined, new=None, at=now,
+                    note="reopened by the contact centre: sent to the utility as a job of its own")
+    return len(reopened)
+
+
 def on_announcement_changed(session: Session, provider: str, notice_id: str, now: datetime,
                             counts: Counter[str]) -> None:
     """Linked requests follow their announcement: closed when the works end, sent on if cancelled."""

@@ -170,3 +170,26 @@ def test_repeat_request_after_the_window_makes_a_new_job(sessions):
     later = register(sessions, "3.5", street="вул. Кобилянського", house="120", at=now)
     run_step(ctx, "push_jobs")
     assert sorted(d.reference for d in utility.jobs.values()) == sorted([first, later])
+
+
+def test_a_linked_request_reopened_after_the_works_goes_to_the_utility_as_its_own_job(sessions):
+    from gateway.sync.bookkeeping import set_request_status
+
+    utility = FakeUtility(works=[_notice()])
+    ctx = fake_context(sessions, utility)
+    run_step(ctx, "pull_planned_works")
+    number = register(sessions, "3.1", street="вул. Соборності", house="14")
+    run_step(ctx, "push_jobs")
+    utility.works = [_notice(revision=2, ends_at=utcnow() - timedelta(minutes=1))]
+    run_step(ctx, "pull_planned_works")
+    assert utility.create_calls == 0
+    with sessions() as session, session.begin():  # the resident calls back: still no water
+        set_request_status(session, request_by_number(session, number), RequestStatus.REWORK,
+                           actor="operator:olena", note="після завершення робіт води немає")
+    assert run_step(ctx, "push_jobs")["reopened"] == 1
+    assert [d.reference for d in utility.jobs.values()] == [number]
+    with sessions() as session:
+        request = request_by_number(session, number)
+        assert request.announcement_id is None and dispatch_of(session, number).state == states.SENT
+        assert "reopened by the contact centre" in request.history[-1].note or any(
+            "reopened" in (h.note or "") for h in request.history)

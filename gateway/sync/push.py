@@ -45,10 +45,12 @@ def enqueue_new_requests(ctx: SyncContext, counts: Counter[str], *, limit: int =
     A request whose item the mapping does not serve is never sent: it is dead-lettered, naming the
     item and the mapping file, for a person to re-route or fix the mapping and replay.
     """
-    from gateway.linking import link_if_known  # late import: linking builds on this module's helpers
+    from gateway.linking import link_if_known, release_reopened  # late: linking builds on this module
 
     now = ctx.clock()
     with ctx.sessions() as session, session.begin():
+        if reopened := release_reopened(session, ctx, now):
+            counts["reopened"] += reopened
         has_dispatch = exists().where(Dispatch.request_id == Request.id, Dispatch.provider == ctx.provider)
         rows = session.scalars(
             select(Request)
