@@ -61,9 +61,9 @@ def test_a_retry_after_longer_than_a_run_should_wait_ends_the_retries():
 
 def test_permanent_and_ambiguous_errors_are_not_retried_blindly():
     for error in (PermanentError("422"), AmbiguousError("read timeout")):
-        calls = []
+        calls: list[int] = []
 
-        def fails(error=error):
+        def fails(error=error, calls=calls):
             calls.append(1)
             raise error
 

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -93,26 +93,29 @@ def enqueue_new_requests(ctx: SyncContext, counts: Counter[str], *, limit: int =
 
 
 def claim_batch(ctx: SyncContext, limit: int) -> list[int]:
-    """Take up to ``limit`` due dispatches for this run; SKIP LOCKED lets parallel workers share."""
+    """Take up to ``limit`` due dispatches for this run. On PostgreSQL, SKIP LOCKED lets parallel
+    workers pass each other's rows; the lease is set by a conditional UPDATE, so even where there are
+    no row locks (SQLite) two workers can never both claim one dispatch."""
     now = ctx.clock()
+    due = or_(Dispatch.lease_until.is_(None), Dispatch.lease_until < now)
     with ctx.sessions() as session, session.begin():
         query = (
-            select(Dispatch)
-            .where(
-                Dispatch.provider == ctx.provider,
-                Dispatch.state.in_(states.CLAIMABLE),
-                Dispatch.next_attempt_at <= now,
-                or_(Dispatch.lease_until.is_(None), Dispatch.lease_until < now),
-            )
+            select(Dispatch.id)
+            .where(Dispatch.provider == ctx.provider, Dispatch.state.in_(states.CLAIMABLE),
+                   Dispatch.next_attempt_at <= now, due)
             .order_by(Dispatch.id)
             .limit(limit)
         )
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
-        claimed = session.scalars(query).all()
-        for dispatch in claimed:
-            dispatch.lease_until = now + ctx.lease
-        return [d.id for d in claimed]
+        claimed = []
+        for dispatch_id in session.scalars(query).all():
+            taken = session.execute(
+                update(Dispatch).where(Dispatch.id == dispatch_id, due).values(lease_until=now + ctx.lease)
+            )
+            if taken.rowcount == 1:
+                claimed.append(dispatch_id)
+        return claimed
 
 
 def build_draft(ctx: SyncContext, request: Request, dispatch: Dispatch, code: str) -> JobDraft:
