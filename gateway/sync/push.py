@@ -20,9 +20,10 @@ from gateway.connector import CreateResult, JobDraft, RemoteJob
 from gateway.db import is_postgres
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError, error_class_name
 from gateway.models import Dispatch, Executor, Request
+from gateway.reference_data import code_of
 from gateway.statuses import RequestStatus
 from gateway.sync import states
-from gateway.sync.bookkeeping import record_dead_letter, set_request_status
+from gateway.sync.bookkeeping import add_history, record_dead_letter, set_request_status
 from gateway.sync.context import SyncContext
 from gateway.sync.retry import call_with_retry
 
@@ -72,8 +73,6 @@ def enqueue_new_requests(ctx: SyncContext, counts: Counter[str], *, limit: int =
                 .on_conflict_do_nothing()
             )
             if rule is None:
-                from gateway.reference_data import code_of
-
                 code = code_of(session, request.classifier_item_id)
                 record_dead_letter(
                     session, provider=ctx.provider, stream="jobs", item_key=request.number, request_id=request.id,
@@ -176,8 +175,6 @@ def _lookup(ctx: SyncContext, reference: str) -> RemoteJob | None:
 
 def _start_attempt(ctx: SyncContext, dispatch_id: int) -> tuple[str, JobDraft | None, str | None]:
     """Mark the dispatch in flight (committed before any call); return its previous state and draft."""
-    from gateway.reference_data import code_of
-
     unmapped: PermanentError | None = None
     with ctx.sessions() as session, session.begin():
         dispatch = session.get(Dispatch, dispatch_id)
@@ -225,11 +222,25 @@ def _finish(ctx: SyncContext, dispatch_id: int, *, job: RemoteJob | CreateResult
                 request_id=dispatch.request_id, payload=draft_payload, error_class=error_class_name(error),
                 message=str(error), now=now,
             )
-            set_request_status_note = f"{ctx.manifest.title} refused the job: {error}"
-            from gateway.sync.bookkeeping import add_history
-
             add_history(session, dispatch.request, actor=ctx.actor, field="dispatch", old=None, new="refused",
-                        note=set_request_status_note, at=now)
+                        note=f"{ctx.manifest.title} refused the job: {error}", at=now)
+
+
+def _settled_by_lookup(ctx: SyncContext, dispatch_id: int, reference: str, counts: Counter[str]) -> bool:
+    """Look the job up by our reference. True when that settled the dispatch: the job was found
+    (sent), or the lookup itself failed (unknown, for the next run). False: proven absent."""
+    try:
+        found = _lookup(ctx, reference)
+    except (RetriableError, AmbiguousError) as exc:
+        _finish(ctx, dispatch_id, state=states.UNKNOWN, error=exc)
+        counts["unknown"] += 1
+        return True
+    if found is None:
+        return False
+    _finish(ctx, dispatch_id, job=found)
+    counts["created"] += 1
+    counts["resolved_by_lookup"] += 1
+    return True
 
 
 def _create(ctx: SyncContext, dispatch_id: int, draft: JobDraft, counts: Counter[str]) -> None:
@@ -240,16 +251,7 @@ def _create(ctx: SyncContext, dispatch_id: int, draft: JobDraft, counts: Counter
         except AmbiguousError as exc:
             counts["ambiguous"] += 1
             ctx.log.warning("create of %s ended ambiguously (%s); looking it up", draft.reference, exc)
-            try:
-                found = _lookup(ctx, draft.reference)
-            except (RetriableError, AmbiguousError) as lookup_exc:
-                _finish(ctx, dispatch_id, state=states.UNKNOWN, error=lookup_exc)
-                counts["unknown"] += 1
-                return
-            if found:
-                _finish(ctx, dispatch_id, job=found)
-                counts["created"] += 1
-                counts["resolved_by_lookup"] += 1
+            if _settled_by_lookup(ctx, dispatch_id, draft.reference, counts):
                 return
             if round_ == 2:
                 _finish(ctx, dispatch_id, state=states.UNKNOWN, error=exc)
@@ -302,18 +304,8 @@ def process_dispatch(ctx: SyncContext, dispatch_id: int, counts: Counter[str]) -
     if previous == states.AWAITING:
         _resolve_awaiting(ctx, dispatch_id, token, draft.reference, counts)
         return
-    if previous in states.NEEDS_LOOKUP:
-        try:
-            found = _lookup(ctx, draft.reference)
-        except (RetriableError, AmbiguousError) as exc:
-            _finish(ctx, dispatch_id, state=states.UNKNOWN, error=exc)
-            counts["unknown"] += 1
-            return
-        if found:
-            _finish(ctx, dispatch_id, job=found)
-            counts["created"] += 1
-            counts["resolved_by_lookup"] += 1
-            return
+    if previous in states.NEEDS_LOOKUP and _settled_by_lookup(ctx, dispatch_id, draft.reference, counts):
+        return
     _create(ctx, dispatch_id, draft, counts)
 
 
