@@ -6,6 +6,7 @@
   gateway sync vodokanal [--step S]   run one connector's sync once, outside Airflow
   gateway status                      what is pending, failed or dead-lettered, per utility
   gateway dlq list|show|retry|discard dead letters
+  gateway late-notices [--days 7]     planned works announced late, per utility
   gateway registry                    the registered connectors
   gateway export announcements --format json|ical | requests-open311 | services-open311
 
@@ -83,6 +84,16 @@ def cmd_status(args: argparse.Namespace) -> None:
           if letters else "no open dead letters")
 
 
+def cmd_late_notices(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from gateway.status import late_notices
+
+    with _sessions(args)() as session:
+        rows = late_notices(session, utcnow() - timedelta(days=args.days))
+    print(table(rows, ["utility", "planned works announced", "announced late (< 10 working days)"]))
+
+
 def cmd_dlq(args: argparse.Namespace) -> None:
     sessions = _sessions(args)
     if args.action == "list":
@@ -151,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--provider")
     dead.add_argument("--reason", default="discarded by an operator")
     dead.set_defaults(func=cmd_dlq)
+
+    late = sub.add_parser("late-notices", help="planned works announced late, per utility (weekly report)")
+    late.add_argument("--days", type=int, default=7)
+    late.set_defaults(func=cmd_late_notices)
 
     sub.add_parser("registry", help="the registered connectors").set_defaults(func=cmd_registry)
 

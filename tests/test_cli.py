@@ -85,3 +85,21 @@ def test_registry_lists_every_connector(capsys):
     out = capsys.readouterr().out
     for name in ("vodokanal", "teplotsentral", "ecospectrans"):
         assert name in out
+
+
+def test_late_notices_are_counted_per_utility(database_url, sessions, capsys):
+    from datetime import timedelta
+
+    from gateway.connector import PlannedWork
+    from gateway.db import utcnow
+
+    now = utcnow()
+    works = [
+        PlannedWork(notice_id=str(n), revision=1, kind="planned", service="cold_water", announced_at=now,
+                    starts_at=now + timedelta(days=days), ends_at=now + timedelta(days=days, hours=8))
+        for n, days in enumerate([2, 3, 30])
+    ]
+    run_step(fake_context(sessions, FakeUtility(works=works)), "pull_planned_works")
+    assert main(["--database", database_url, "late-notices"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in out if line.startswith("fakeutil")] == [["fakeutil", "3", "2"]]
