@@ -139,7 +139,7 @@ class EcospectransConnector(Connector):
         route = "POST /v2/tickets"
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if isinstance(data, dict):
             if isinstance(data.get("ticket_id"), str) and data["ticket_id"]:

@@ -107,6 +107,6 @@ class ClientCredentials:
     def _error_code(response) -> str:
         try:
             code = response.json().get("error")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             code = None
         return code if isinstance(code, str) and _ERROR_CODE.match(code) else "no error code"

@@ -63,7 +63,7 @@ def problem_summary(response: requests.Response, secrets: Iterable[str | None] =
     """What an error answer says, naming invalid params when it is problem+json (RFC 7807)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     parts: list[str] = []
     if isinstance(body, dict):
@@ -144,7 +144,7 @@ class Transport:
         """The JSON body of a success answer; an unreadable one after an unsafe call is ambiguous."""
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             message = f"ecospectrans {route}: HTTP {response.status_code} with a body that is not JSON"
             if unsafe:
                 raise AmbiguousError(message + "; it may have taken effect") from None

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,7 +45,17 @@ def _instant(item: dict[str, Any], name: str) -> datetime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise WireError(f"{name}: missing or not an ISO 8601 date-time with an offset")
+    _holdable(moment, name)
     return moment
+
+
+def _holdable(moment: datetime, name: str) -> None:
+    """The gateway keeps instants in UTC: one that cannot be converted (year 1 or 9999 at an extreme
+    offset) is unreadable here rather than an OverflowError later, in the middle of a batch."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise WireError(f"{name}: out of range") from None
 
 
 def _date(item: dict[str, Any], name: str) -> date:
@@ -125,23 +135,34 @@ def planned_work(item: Any) -> PlannedWork:
     if not isinstance(cancelled, bool):
         raise WireError("cancelled: missing or not true/false")
     reason_code = item.get("reason_code")
+    if not isinstance(reason_code, str):  # informational; a list here would be unhashable below
+        reason_code = None
     district = item.get("district")
     reason = item.get("reason")
-    announced = None
-    if item.get("created_at") is not None:
-        announced = _instant(item, "created_at")
-    starts_at = _kyiv_midnight(new_date)
+    try:  # beyond the contract and informational: an unreadable one must not cost residents the notice
+        announced = _instant(item, "created_at") if item.get("created_at") is not None else None
+    except WireError:
+        announced = None
+    try:  # the day after must exist too (the end of a one-day change), whatever the reason
+        starts_at, day_after = _kyiv_midnight(new_date), _kyiv_midnight(new_date + timedelta(days=1))
+        ends_at = None if reason_code in OPEN_ENDED_REASONS else day_after
+        _holdable(starts_at, "date")
+        original_at = _kyiv_midnight(original) if original else None
+        if original_at is not None:
+            _holdable(original_at, "original_date")
+    except OverflowError:
+        raise WireError("date: out of range") from None
     return PlannedWork(
         notice_id=notice_id,
         revision=int(updated_at.timestamp()),
         kind="emergency" if reason_code in EMERGENCY_REASONS else "planned",
         service="waste_collection",
         starts_at=starts_at,
-        ends_at=None if reason_code in OPEN_ENDED_REASONS else _kyiv_midnight(new_date + timedelta(days=1)),
+        ends_at=ends_at,
         addresses=tuple(StreetHouses(street=s.strip(), whole_street=True) for s in streets),
         reason=reason if isinstance(reason, str) and reason.strip() else None,
         district=district if isinstance(district, str) and district.strip() else None,
-        original_date=_kyiv_midnight(original) if original else None,
+        original_date=original_at,
         cancelled=cancelled,
         announced_at=announced,
     )

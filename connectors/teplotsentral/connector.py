@@ -19,10 +19,15 @@ The change feed (``fetch_changes``) in short — details at the method:
   cursor for as long as a later window could return them again;
 - wall times become aware UTC; in the repeated autumn hour the window decides which of the two
   instants is meant.
+
+Replies are read strictly, item by item (``soap.ItemScreenPlugin``): a reply whose Body is not the
+operation's response is unreadable as a whole (never "no changes"), while one item of a list that does not
+fit the schema, or a date-time the gateway cannot hold, is a RejectedItem and the rest of the list goes on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -43,6 +48,7 @@ from connectors.teplotsentral.contract import (
 from connectors.teplotsentral.cursor import ChangeCursor, change_key
 from connectors.teplotsentral.failures import classify
 from connectors.teplotsentral.localtime import (
+    candidates,
     floor_second,
     is_real,
     require_aware,
@@ -52,7 +58,7 @@ from connectors.teplotsentral.localtime import (
     wall_span,
     wire,
 )
-from connectors.teplotsentral.soap import build_service
+from connectors.teplotsentral.soap import ScreenedItem, build_screened_service
 from gateway.addresses import StreetHouses, parse_address_line
 from gateway.connections import ConnectionConfig
 from gateway.connector import (
@@ -121,6 +127,42 @@ def _field(item: Any, name: str) -> Any:
         return getattr(item, name, None)
 
 
+def _holdable(value: datetime) -> bool:
+    """Whether a date-time from the service converts to UTC and back to Kyiv time (year 1 or 9999
+    at the edge does not): one that does not is unreadable, not an OverflowError mid-batch."""
+    try:
+        if value.tzinfo is not None:
+            to_wall(value)
+        else:
+            candidates(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _xml_key(item: ScreenedItem) -> str:
+    """A key for an item that names no id: stable while the service sends the same XML."""
+    return "xml:" + hashlib.sha256(item.xml.encode()).hexdigest()[:16]
+
+
+def _screened_change(item: ScreenedItem, state: ChangeCursor) -> RejectedItem | None:
+    """A change screened out of the reply; reported once, like any rejected change, when its key
+    can be told (a repeat from an overlapping window is then None)."""
+    complaint_id = (item.fields.get("ComplaintId") or "").strip()
+    status = (item.fields.get("StatusCode") or "").strip()
+    try:
+        wall = datetime.fromisoformat((item.fields.get("ChangedAt") or "").strip())
+    except ValueError:
+        wall = None
+    if wall is None or wall.tzinfo is not None or not complaint_id:
+        return RejectedItem(_xml_key(item), item.error, item.xml)
+    key = change_key(complaint_id, status, floor_second(wall))
+    if key in state.seen:
+        return None
+    state.seen.add(key)
+    return RejectedItem(key, item.error, item.xml)
+
+
 class TeplotsentralConnector(Connector):
     statuses: ClassVar[frozenset[str]] = frozenset(STATUS_CODES)
     idempotent_create: ClassVar[bool] = False
@@ -144,6 +186,7 @@ class TeplotsentralConnector(Connector):
             raise FatalError("teplotsentral: overlap_minutes must exceed the service's 2-minute late writes")
         self._service: Any = None
         self._transport: Any = None
+        self._screen: Any = None
 
     # plumbing -------------------------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -153,7 +196,7 @@ class TeplotsentralConnector(Connector):
         if self._service is None:
             if not self.connection.login or not self.connection.password:
                 raise FatalError(f"teplotsentral: connection {self.connection.conn_id!r} needs a login and a password")
-            self._service, self._transport = build_service(
+            self._service, self._transport, self._screen = build_screened_service(
                 address=self.connection.base_url,
                 username=self.connection.login,
                 password=self.connection.password,
@@ -167,6 +210,7 @@ class TeplotsentralConnector(Connector):
     def _call(self, operation: str, *, write: bool, **arguments: Any) -> Any:
         service = self._proxy()
         self._transport.begin()
+        self._screen.begin()
         try:
             return getattr(service, operation)(**arguments)
         except Exception as exc:
@@ -174,10 +218,15 @@ class TeplotsentralConnector(Connector):
             log.warning("%s (%s)", error, error.detail)
             raise error from None
 
+    def _call_list(self, operation: str, **arguments: Any) -> tuple[list[Any], list[ScreenedItem]]:
+        """A read returning a list: the items zeep read, and those screened out as not fitting the schema."""
+        items = self._call(operation, write=False, **arguments)
+        return list(items or []), self._screen.take()
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.session.close()
-        self._service = self._transport = None
+        self._service = self._transport = self._screen = None
 
     # jobs -------------------------------------------------------------------------------------------
     def create_job(self, job: JobDraft) -> CreateResult:
@@ -271,12 +320,12 @@ class TeplotsentralConnector(Connector):
         start = state.watermark - self.overlap
         end = max(start, min(now, state.watermark + self.max_window))
         low, high = wall_span(start, end)
-        items = self._call("GetStatusChanges", write=False, From=wire(floor_second(low)), To=wire(floor_second(high)))
+        items, screened = self._call_list("GetStatusChanges", From=wire(floor_second(low)), To=wire(floor_second(high)))
 
         changes: list[StatusChange] = []
-        rejects: list[RejectedItem] = []
+        rejects: list[RejectedItem] = [r for s in screened if (r := _screened_change(s, state)) is not None]
         previous = state.watermark
-        for index, item in enumerate(items or []):
+        for index, item in enumerate(items):
             parsed = self._read_change(index, item, state, (start, previous, now))
             if isinstance(parsed, RejectedItem):
                 rejects.append(parsed)
@@ -297,6 +346,8 @@ class TeplotsentralConnector(Connector):
         changed = _field(item, "ChangedAt")
         if not isinstance(changed, datetime):
             return RejectedItem(f"#{index}", "ChangedAt: missing or not a date-time", _payload(item))
+        if not _holdable(changed):
+            return RejectedItem(f"#{index}", "ChangedAt: out of range", _payload(item))
         wall = floor_second(to_wall(changed) if changed.tzinfo else changed)
         key = change_key(str(complaint_id or ""), str(status or ""), wall)
         if key in state.seen:
@@ -349,10 +400,13 @@ class TeplotsentralConnector(Connector):
         while True:
             end = min(until, start + self.outage_window)
             low, high = wall_span(start, end)
-            items = self._call(
-                "GetPlannedOutages", write=False, From=wire(floor_second(low)), To=wire(floor_second(high))
+            items, screened = self._call_list(
+                "GetPlannedOutages", From=wire(floor_second(low)), To=wire(floor_second(high))
             )
-            for item in items or []:
+            for item in screened:
+                key = (item.fields.get("OutageId") or "").strip() or _xml_key(item)
+                rejects.setdefault(key, RejectedItem(key, item.error, item.xml))
+            for item in items:
                 result = self._read_outage(index, item)
                 index += 1
                 if isinstance(result, RejectedItem):
@@ -389,6 +443,10 @@ class TeplotsentralConnector(Connector):
             return reject("StartsAt: missing or not a date-time")
         if ends is not None and not isinstance(ends, datetime):
             return reject("EndsAt: not a date-time")
+        if not _holdable(starts):
+            return reject("StartsAt: out of range")
+        if ends is not None and not _holdable(ends):
+            return reject("EndsAt: out of range")
         starts_at = resolve(starts)[0]  # an ambiguous wall time: the first (summer-time) instant
         ends_at = resolve(ends)[0] if ends is not None else None
         if ends_at is not None and ends_at < starts_at:

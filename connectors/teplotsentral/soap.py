@@ -7,18 +7,21 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from copy import deepcopy
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import requests
 from lxml import etree
 from zeep import Client, Plugin, Settings
+from zeep.exceptions import XMLParseError
 from zeep.transports import Transport
 from zeep.utils import get_media_type
 from zeep.wsse.username import UsernameToken
 
-from connectors.teplotsentral.contract import BINDING_NAME, WSDL_FILE
+from connectors.teplotsentral.contract import BINDING_NAME, NAMESPACE, WSDL_FILE
 
 XML_MEDIA_TYPES = frozenset({"text/xml", "application/soap+xml", "application/xml"})
 # Elements whose text never reaches a log.
@@ -111,12 +114,172 @@ class EnvelopeLogPlugin(Plugin):
         return envelope, http_headers
 
 
+_XSD_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?")
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+def _is_datetime(text: str) -> bool:
+    if not _XSD_DATETIME.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+# Typed values zeep reads leniently: an unreadable one becomes None (an EndsAt would then read as
+# "until the works are finished") or, for a boolean, False (a cancelled outage would read as active).
+# Checked on the text as received; an empty or nil element is left to the reader.
+VALUE_CHECKS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "ChangedAt": ("a date-time", _is_datetime),
+    "StartsAt": ("a date-time", _is_datetime),
+    "EndsAt": ("a date-time", _is_datetime),
+    "Cancelled": ("true or false", lambda text: text in ("true", "false", "1", "0")),
+    "Revision": ("a whole number of at most 18 digits", lambda text: re.fullmatch(r"[+-]?\d{1,18}", text) is not None),
+}
+
+
+@dataclass(frozen=True)
+class ScreenedItem:
+    """An item taken out of a list reply because it does not fit the schema."""
+
+    position: int  # among the items of the reply, from 0
+    error: str  # what does not fit, naming the element
+    fields: dict[str, str | None]  # the item's child elements by local name, as text (for its key)
+    xml: str  # the item as received
+
+
+class ItemScreenPlugin(Plugin):
+    """Checks every reply's shape, and takes the items of a list reply that do not fit the schema out
+    of it before zeep reads it.
+
+    Shape: the Body must hold a Fault or exactly the operation's response element. zeep reads any
+    other element (another operation's response, a proxy's own XML) as an empty answer: "no changes"
+    would move the feed's watermark past changes never read, and "no complaints" after a lost reply
+    would create a second complaint. Such a reply is refused as unreadable (XMLParseError).
+
+    Items: zeep reads a reply strictly, as it should (a reply that is cut short or is not this
+    service's must fail whole). But one schema-invalid item in a list would then make the whole list
+    unreadable, on every pull, and with it every other change or outage of the window: the feed would
+    stop. So each item is first read alone with the same schema; the ones that fail are removed and
+    kept here (``take``) for the connector to report as rejected items, and the rest are read as usual.
+    Runs after zeep's own parsing, so DTDs, entities and malformed XML are refused before this.
+    """
+
+    def __init__(self, lists: dict[str, str], secrets: Iterable[str | None] = ()) -> None:
+        self._lists = lists  # local name of a list reply -> local name of its items
+        self._secrets = [s for s in secrets if s]
+        self._state = threading.local()
+
+    def begin(self) -> None:
+        self._state.screened = []
+
+    def take(self) -> list[ScreenedItem]:
+        """The items removed from the last reply on this thread."""
+        screened = getattr(self._state, "screened", [])
+        self._state.screened = []
+        return screened
+
+    def ingress(self, envelope, http_headers, operation):  # type: ignore[no-untyped-def]
+        body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+        message = getattr(operation, "output", None)
+        element, schema = getattr(message, "body", None), getattr(getattr(message, "wsdl", None), "types", None)
+        if body is None or element is None or schema is None:
+            return envelope, http_headers
+        _check_shape(body, element.qname, operation.name)
+        screened: list[ScreenedItem] = []
+        for reply in body:
+            if not isinstance(reply.tag, str) or etree.QName(reply).localname not in self._lists:
+                continue
+            position = 0
+            for item in list(reply):
+                if not isinstance(item.tag, str):  # comments, processing instructions
+                    continue
+                error = self._misfit(element, schema, reply, item)
+                if error is not None:
+                    fields = {etree.QName(c).localname: c.text for c in item if isinstance(c.tag, str)}
+                    text = etree.tostring(item, encoding="unicode", with_tail=False)
+                    screened.append(ScreenedItem(position, error, fields, text))
+                    _remove_keeping_tail(item)
+                position += 1
+        self._state.screened = screened
+        return envelope, http_headers
+
+    def _misfit(self, element: Any, schema: Any, reply: etree._Element, item: etree._Element) -> str | None:
+        for child in item:  # first, so that zeep does not log a traceback for each such value
+            if not isinstance(child.tag, str) or child.get(_XSI_NIL) in ("true", "1"):
+                continue
+            name = etree.QName(child).localname
+            if name in VALUE_CHECKS and child.text and child.text.strip():
+                what, check = VALUE_CHECKS[name]
+                if not check(child.text.strip()):
+                    return f"{name}: not {what}"
+        alone = etree.Element(reply.tag, nsmap=reply.nsmap)
+        alone.append(deepcopy(item))
+        try:
+            element.parse(alone, schema)
+        except Exception as exc:  # whatever zeep refuses, the item does not fit
+            text = str(exc).replace(f"{{{NAMESPACE}}}", "") or type(exc).__name__
+            return redact_text(text, self._secrets)[:300]
+        # zeep lets a required element missing at the end of a sequence pass (a missing Cancelled would
+        # read as "not cancelled"): every element the schema requires must be there.
+        present = {etree.QName(c).localname for c in item if isinstance(c.tag, str)}
+        for name in _required_children(element, etree.QName(item).localname):
+            if name not in present:
+                return f"{name}: missing"
+        return None
+
+
+def _required_children(element: Any, item_name: str) -> list[str]:
+    """Local names of the elements an item of a list reply must have, from the schema."""
+    for name, child in getattr(element.type, "elements", ()):
+        if name == item_name:
+            return [n for n, grandchild in getattr(child.type, "elements", ()) if grandchild.min_occurs >= 1]
+    return []
+
+
+def _check_shape(body: etree._Element, expected: etree.QName, operation: str) -> None:
+    children = [c for c in body if isinstance(c.tag, str)]
+    if any(etree.QName(c).localname == "Fault" for c in children):
+        return  # zeep turns it into a zeep.exceptions.Fault
+    found = [etree.QName(c).localname for c in children]
+    if len(children) != 1 or etree.QName(children[0]) != etree.QName(expected):
+        stray = (body.text or "").strip()
+        raise XMLParseError(
+            f"{operation}: the reply's Body holds {found or ('text' if stray else 'nothing')}, "
+            f"not {etree.QName(expected).localname}"
+        )
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    parent = element.getparent()
+    if element.tail and element.tail.strip():
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
 def safe_settings() -> Settings:
     """No DTDs, no entities, no fetching of anything the WSDL or a reply points at."""
     return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True, xml_huge_tree=False)
 
 
-def build_service(
+# List replies whose items are screened one by one (see ItemScreenPlugin). FindComplaints is not: it
+# is the proof of whether a create went through, and a proof with an item left out could be wrong.
+SCREENED_LISTS = {"GetStatusChangesResponse": "StatusChange", "GetPlannedOutagesResponse": "Outage"}
+
+
+def build_service(**options: Any) -> tuple[Any, QuietTransport]:
+    """A zeep service proxy bound to ``address``, from the WSDL file in the repository (never fetched)."""
+    service, transport, _ = build_screened_service(**options)
+    return service, transport
+
+
+def build_screened_service(
     *,
     address: str,
     username: str,
@@ -125,16 +288,18 @@ def build_service(
     connect_timeout: float,
     read_timeout: float,
     logger: logging.Logger,
-) -> tuple[Any, QuietTransport]:
-    """A zeep service proxy bound to ``address``, from the WSDL file in the repository (never fetched)."""
+) -> tuple[Any, QuietTransport, ItemScreenPlugin]:
+    """``build_service`` plus the plugin holding the items screened out of the last list reply."""
     session = requests.Session()
     timeouts = (connect_timeout, read_timeout)
     transport = QuietTransport(session=session, timeout=timeouts, operation_timeout=timeouts)
     token = UsernameToken(username, password, use_digest=use_digest)
+    screen = ItemScreenPlugin(SCREENED_LISTS, [password])
     client = Client(
         str(WSDL_FILE),
         transport=transport,
         settings=safe_settings(),
-        plugins=[UsernameTokenPlugin(token), EnvelopeLogPlugin(logger, [password])],
+        # ingress runs in this order: the envelope is logged as received, then screened
+        plugins=[UsernameTokenPlugin(token), EnvelopeLogPlugin(logger, [password]), screen],
     )
-    return client.create_service(BINDING_NAME, address), transport
+    return client.create_service(BINDING_NAME, address), transport, screen

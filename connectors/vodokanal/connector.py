@@ -78,6 +78,10 @@ def _timestamp(value: Any, field: str) -> datetime:
         raise _Unreadable(f"{field}: not an ISO 8601 timestamp") from None
     if moment.utcoffset() is None:
         raise _Unreadable(f"{field}: timestamp has no UTC offset")
+    try:
+        moment.astimezone(UTC)  # the gateway keeps UTC: an instant it cannot hold is unreadable
+    except OverflowError:
+        raise _Unreadable(f"{field}: timestamp out of range") from None
     return moment
 
 
@@ -384,7 +388,7 @@ class VodokanalConnector(Connector):
             return _NOT_JSON
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             return _NOT_JSON
 
     @staticmethod
@@ -420,8 +424,9 @@ class VodokanalConnector(Connector):
         if status not in STATUSES:
             raise _Unreadable(f"status: unknown {status[:40]!r}")
         changed_at = _timestamp(item.get("changed_at"), "changed_at")
-        comment = _optional_text(item, "comment")
-        crew = _optional_text(item, "crew")
+        # Informational: a comment, crew or reference that is not text is dropped, the change still counts.
+        comment = _lenient_text(item.get("comment"))
+        crew = _lenient_text(item.get("crew"))
         if crew and (not comment or crew not in comment):
             comment = f"{comment}. Бригада: {crew}" if comment else f"Бригада: {crew}"
         return StatusChange(
@@ -430,7 +435,7 @@ class VodokanalConnector(Connector):
             status=status,
             changed_at=changed_at,
             position=seq,
-            reference=_optional_text(item, "external_ref"),
+            reference=_lenient_text(item.get("external_ref")),
             comment=comment,
         )
 
@@ -442,11 +447,12 @@ class VodokanalConnector(Connector):
         if version is None:
             raise _Unreadable("version: missing or not a positive integer")
         kind, service, state = item.get("kind"), item.get("service"), item.get("state", "active")
-        if kind not in NOTICE_KINDS:
+        # isinstance first: a list or an object here is unhashable and would escape as TypeError
+        if not isinstance(kind, str) or kind not in NOTICE_KINDS:
             raise _Unreadable(f"kind: expected one of {sorted(NOTICE_KINDS)}")
-        if service not in NOTICE_SERVICES:
+        if not isinstance(service, str) or service not in NOTICE_SERVICES:
             raise _Unreadable(f"service: expected one of {sorted(NOTICE_SERVICES)}")
-        if state not in NOTICE_STATES:
+        if not isinstance(state, str) or state not in NOTICE_STATES:
             raise _Unreadable(f"state: expected one of {sorted(NOTICE_STATES)}")
         starts_at = _timestamp(item.get("starts_at"), "starts_at")
         ends_at = None if item.get("ends_at") is None else _timestamp(item["ends_at"], "ends_at")
@@ -470,7 +476,7 @@ class VodokanalConnector(Connector):
             addresses=addresses,
             unparsed_lines=unparsed,
             reason=_lenient_text(item.get("reason")),
-            households=households if isinstance(households, int) and not isinstance(households, bool) else None,
+            households=households if _plausible_count(households) else None,
             tanker_location=_lenient_text(item.get("tanker_location")),
             contact_phone=_lenient_text(item.get("contact_phone")),
             cancelled=state == "cancelled",
@@ -523,6 +529,11 @@ def _positive_text(value: Any) -> str | None:
     return str(value).strip() or None
 
 
+def _plausible_count(value: Any) -> bool:
+    """A household count a city can have (a database column holds it: an absurd one is dropped)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000_000
+
+
 def _lenient_text(value: Any) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
@@ -535,6 +546,6 @@ def _house_range(raw: dict[str, Any]) -> HouseRange | None:
         end = int(end)
     if _positive_int(start) is None or _positive_int(end) is None or start > end:
         return None
-    if side is not None and side not in HOUSE_SIDES:
+    if side is not None and (not isinstance(side, str) or side not in HOUSE_SIDES):
         return None
     return HouseRange(start=start, end=end, parity=side)
