@@ -35,7 +35,7 @@ def database_url(url: str | None = None) -> str:
 def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +46,8 @@ def make_engine(url: str | None = None) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # hide_parameters: SQL echo and database errors must not print residents' data (phones, names)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def is_postgres(engine_or_session: Engine | Session) -> bool:

@@ -8,12 +8,12 @@ numbers a resident typed into a description are masked.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from gateway import redact
 from gateway.addresses import canonical_street
 from gateway.classifier import ClassifierVersion
 from gateway.statuses import CLOSED, STATUS_NAMES_UK, RequestStatus
@@ -24,8 +24,6 @@ PRODID = "-//Kryvyi Rih contact centre 1520//announcements gateway//UK"
 CALENDAR_NAME = "Кривий Ріг 1520: відключення та роботи"
 PHONE_MASK = "[телефон приховано]"
 
-# Ukrainian phone numbers as people type them: +380 67 123 45 67, 067-123-45-67, (056) 401 22 33, 0671234567.
-_PHONE_RE = re.compile(r"(?<!\d)(?:\+\s*)?(?:3\s*8\s*)?(?:\(\s*)?0(?:[\s().-]*\d){9}(?!\d)")
 
 # The updates extension's statuses (open, in_progress, action_scheduled, investigating, fixed, closed,
 # duplicate, not_councils_responsibility, no_further_action, internal_referral, reopen).
@@ -212,7 +210,7 @@ def open311_services(classifier_version: ClassifierVersion) -> list[dict[str, An
 
 
 def mask_phones(text: str) -> str:
-    return _PHONE_RE.sub(PHONE_MASK, text)
+    return redact.mask_phones(text, PHONE_MASK)
 
 
 # --- times ---------------------------------------------------------------------------------------------

@@ -61,6 +61,26 @@ class Mapping:
             raise ConfigError(f"{self.path}: utility status {utility_status!r} is not mapped") from None
 
 
+def _table(raw: dict, key: str, path: Path) -> dict:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key!r} must be a table of entries, not {type(value).__name__}")
+    return value
+
+
+def _code(code: object, where: str) -> str:
+    if not isinstance(code, str):
+        raise ConfigError(f"{where}: quote the classifier code ({code!r} is read as a {type(code).__name__}; "
+                          f"3.10 unquoted would be 3.1)")
+    return code
+
+
+def _word(value: object, where: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {what} must be a word, not {value!r}")
+    return value
+
+
 def load_mapping(
     path: Path,
     *,
@@ -81,31 +101,41 @@ def load_mapping(
     for key in ("provider", "classifier_version", "job_types", "statuses"):
         if key not in raw:
             raise ConfigError(f"{path}: missing {key!r}")
-    version = classifier.version(str(raw["classifier_version"]))
+    provider = _word(raw["provider"], str(path), "provider")
+    try:
+        version = classifier.version(str(raw["classifier_version"]))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
-    send_fields = frozenset(raw.get("send_fields") or ())
+    fields = raw.get("send_fields") or []
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise ConfigError(f"{path}: send_fields must be a list of field names, not {fields!r}")
+    send_fields = frozenset(fields)
     if unknown := send_fields - OPTIONAL_FIELDS:
         raise ConfigError(f"{path}: send_fields {sorted(unknown)} unknown (allowed: {sorted(OPTIONAL_FIELDS)})")
 
     job_types: dict[str, JobTypeRule] = {}
     codes: dict[str, str] = {}
-    for code, rule in (raw["job_types"] or {}).items():
+    for code, rule in _table(raw, "job_types", path).items():
         where = f"{path}: job_types[{code!r}]"
-        item = version.by_code(str(code))
+        code = _code(code, where)
+        item = version.by_code(code)
         if item is None:
             raise ConfigError(f"{where}: no such code in classifier {version.version}")
         if not isinstance(rule, dict) or not rule.get("job_type"):
             raise ConfigError(f"{where}: needs job_type and priority")
-        if rule.get("priority") not in PRIORITIES:
-            raise ConfigError(f"{where}: priority {rule.get('priority')!r} not one of {sorted(PRIORITIES)}")
-        job_types[item.key] = JobTypeRule(str(rule["job_type"]), rule["priority"])
-        codes[str(code)] = item.key
+        job_type = _word(rule["job_type"], where, "job_type")
+        priority = rule.get("priority")
+        if not isinstance(priority, str) or priority not in PRIORITIES:
+            raise ConfigError(f"{where}: priority {priority!r} not one of {sorted(PRIORITIES)}")
+        job_types[item.key] = JobTypeRule(job_type, priority)
+        codes[code] = item.key
 
     statuses: dict[str, RequestStatus] = {}
-    for utility_status, cc_status in (raw["statuses"] or {}).items():
+    for utility_status, cc_status in _table(raw, "statuses", path).items():
         try:
             statuses[str(utility_status)] = RequestStatus(cc_status)
-        except ValueError:
+        except (ValueError, TypeError):
             raise ConfigError(
                 f"{path}: statuses[{utility_status!r}]: {cc_status!r} is not a contact-centre status"
             ) from None
@@ -116,21 +146,22 @@ def load_mapping(
         raise ConfigError(f"{path}: statuses the utility does not have: {sorted(extra)}")
 
     outage_services: dict[str, str] = {}
-    for code, service in (raw.get("outage_services") or {}).items():
-        item_key = codes.get(str(code))
+    for code, service in _table(raw, "outage_services", path).items():
+        where = f"{path}: outage_services[{code!r}]"
+        item_key = codes.get(_code(code, where))
         if item_key is None:
-            raise ConfigError(f"{path}: outage_services[{code!r}]: the code has no job_types entry")
-        if service not in SERVICES:
-            raise ConfigError(f"{path}: outage_services[{code!r}]: {service!r} not one of {sorted(SERVICES)}")
+            raise ConfigError(f"{where}: the code has no job_types entry")
+        if not isinstance(service, str) or service not in SERVICES:
+            raise ConfigError(f"{where}: {service!r} not one of {sorted(SERVICES)}")
         outage_services[item_key] = service
     window = raw.get("same_job_window_hours", DEFAULT_SAME_JOB_WINDOW_HOURS)
-    if not isinstance(window, int) or window < 0:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
         raise ConfigError(f"{path}: same_job_window_hours must be a whole number of hours >= 0, not {window!r}")
 
     for key in served_items:
         if key not in job_types:
             item = version.by_key(key)
             code = item.code if item else key
-            raise ConfigError(f"{path}: classifier item {code} is served by {raw['provider']} but maps to nothing")
-    return Mapping(str(raw["provider"]), path, version.version, send_fields, job_types, codes, statuses,
+            raise ConfigError(f"{path}: classifier item {code} is served by {provider} but maps to nothing")
+    return Mapping(provider, path, version.version, send_fields, job_types, codes, statuses,
                    outage_services, window)

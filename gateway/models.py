@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -190,7 +191,7 @@ class Announcement(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(64))
     notice_id: Mapped[str] = mapped_column(String(100))
-    revision: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(BigInteger)  # utilities use timestamps as revisions
     kind: Mapped[str] = mapped_column(String(16))  # planned | emergency
     service: Mapped[str] = mapped_column(String(32))
     addresses: Mapped[list[Any]] = mapped_column(JSONType, default=list)
@@ -222,7 +223,7 @@ class AnnouncementRevision(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"), index=True)
-    revision: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     recorded_at: Mapped[datetime]

@@ -1,4 +1,5 @@
-"""YAML loading that refuses duplicate keys (PyYAML silently keeps the last one)."""
+"""YAML loading that refuses duplicate keys (PyYAML silently keeps the last one) and turns every
+problem with a file (encoding, syntax, odd keys) into a ConfigError that names the file."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        try:
+            hash(key)
+        except TypeError:
+            raise ConfigError(f"{loader.name}: line {line}: a key must be a plain value, not {key!r}") from None
         if key in seen:
-            raise ConfigError(
-                f"{loader.name}: duplicate key {key!r} at line {key_node.start_mark.line + 1} "
-                f"(first at line {seen[key]})"
-            )
-        seen[key] = key_node.start_mark.line + 1
+            raise ConfigError(f"{loader.name}: duplicate key {key!r} at line {line} (first at line {seen[key]})")
+        seen[key] = line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
@@ -33,14 +36,21 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 def load_yaml(path: Path) -> Any:
     """Parse a repository data file; every error names the file and where in it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    loader = _StrictLoader(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    try:
+        loader = _StrictLoader(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     loader.name = str(path)
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    except (ValueError, TypeError) as exc:  # e.g. a date-looking scalar that is no date: 2021-13-45
+        raise ConfigError(f"{path}: a value cannot be read ({exc})") from None
     finally:
         loader.dispose()

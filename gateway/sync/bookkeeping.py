@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -15,12 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import utcnow
 from gateway.models import Cursor, DeadLetter, Request, RequestHistory, SyncRun
-
-_PHONE = re.compile(r"(?<!\d)(?:\+?38)?0\d{9}(?!\d)|\+?\d[\d\s()-]{8,}\d")
+from gateway.redact import mask_phones
 
 
 def redact_phones(text: str) -> str:
-    return _PHONE.sub("[phone]", text)
+    return mask_phones(text)
 
 
 def redact_payload(payload: Any) -> Any:
