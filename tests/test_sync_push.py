@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from sqlalchemy import select
 
@@ -165,3 +166,64 @@ def test_history_records_the_sync_as_actor(sessions):
                                .where(RequestHistory.actor == "sync:fakeutil")).all()
         assert [(r.field, r.old_value, r.new_value) for r in rows] == [("status", "registered", "sent_to_executor")]
         assert request_by_number(session, number).status == "sent_to_executor"
+
+
+def _due_now(sessions, number: str) -> None:
+    with sessions() as session, session.begin():
+        dispatch = dispatch_of(session, number)
+        dispatch.next_attempt_at = dispatch.created_at
+
+
+def test_without_idempotency_an_empty_lookup_right_after_a_timeout_is_no_proof(sessions):
+    utility = FakeUtility(idempotent=False)
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=False))
+    ctx = fake_context(sessions, utility)
+    ctx.connector.idempotent_create = False  # like the SOAP utility
+    number = register(sessions)
+    assert run_step(ctx, "push_jobs")["unknown"] == 1
+    assert utility.create_calls == 1  # no second create in the same breath
+    with sessions() as session:
+        dispatch = dispatch_of(session, number)
+        assert dispatch.state == states.UNKNOWN
+        assert (dispatch.next_attempt_at - dispatch.updated_at).total_seconds() >= 60
+    # meanwhile the slow first create commits at the utility after all
+    ctx.connector.create_job(replace(utility_draft := _draft_of(sessions, ctx, number), idempotency_key="late"))
+    _due_now(sessions, number)
+    run_step(ctx, "push_jobs")
+    assert len(utility.jobs_for(number)) == 1 and utility_draft.reference == number
+    with sessions() as session:
+        assert dispatch_of(session, number).state == states.SENT
+
+
+def test_without_idempotency_a_later_empty_lookup_proves_absence_and_creates_once(sessions):
+    utility = FakeUtility(idempotent=False)
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=False))
+    ctx = fake_context(sessions, utility)
+    ctx.connector.idempotent_create = False
+    number = register(sessions)
+    run_step(ctx, "push_jobs")
+    _due_now(sessions, number)
+    run_step(ctx, "push_jobs")
+    assert len(utility.jobs_for(number)) == 1
+
+
+def test_a_refused_lookup_is_dead_lettered_and_does_not_stop_the_batch(sessions):
+    utility = FakeUtility(idempotent=False)
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=True))
+    utility.lookup_failures.append(PermanentError("soap:Client VALIDATION"))
+    ctx = fake_context(sessions, utility)
+    first, second = register(sessions, house="1"), register(sessions, house="2")
+    counts = run_step(ctx, "push_jobs")
+    assert counts["dead_lettered"] == 1 and len(utility.jobs_for(second)) == 1
+    with sessions() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+        assert letter.item_key == first and "lookup refused" in letter.message
+
+
+def _draft_of(sessions, ctx, number):
+    from gateway.reference_data import code_of
+    from gateway.sync.push import build_draft
+
+    with sessions() as session:
+        dispatch = dispatch_of(session, number)
+        return build_draft(ctx, dispatch.request, dispatch, code_of(session, dispatch.request.classifier_item_id))

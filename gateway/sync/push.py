@@ -196,7 +196,8 @@ def _start_attempt(ctx: SyncContext, dispatch_id: int) -> tuple[str, JobDraft | 
 
 
 def _finish(ctx: SyncContext, dispatch_id: int, *, job: RemoteJob | CreateResult | None = None,
-            state: str | None = None, error: BaseException | None = None, token: str | None = None) -> None:
+            state: str | None = None, error: BaseException | None = None, token: str | None = None,
+            not_before: datetime | None = None) -> None:
     with ctx.sessions() as session, session.begin():
         dispatch = session.get(Dispatch, dispatch_id)
         if job is not None and job.job_id:
@@ -213,7 +214,7 @@ def _finish(ctx: SyncContext, dispatch_id: int, *, job: RemoteJob | CreateResult
         if error is not None:
             dispatch.last_error = f"{error_class_name(error)}: {error}"
             if state in (states.PENDING, states.UNKNOWN):
-                dispatch.next_attempt_at = _backoff(ctx, dispatch.attempts)
+                dispatch.next_attempt_at = max(_backoff(ctx, dispatch.attempts), not_before or now)
         if state == states.DEAD:
             draft_payload = {"reference": dispatch.reference, "provider": ctx.provider,
                              "detail": getattr(error, "detail", None)}
@@ -228,12 +229,18 @@ def _finish(ctx: SyncContext, dispatch_id: int, *, job: RemoteJob | CreateResult
 
 def _settled_by_lookup(ctx: SyncContext, dispatch_id: int, reference: str, counts: Counter[str]) -> bool:
     """Look the job up by our reference. True when that settled the dispatch: the job was found
-    (sent), or the lookup itself failed (unknown, for the next run). False: proven absent."""
+    (sent), the lookup failed (unknown, for a later run) or was refused (dead letter, for a person).
+    False: the utility holds no such job."""
     try:
         found = _lookup(ctx, reference)
     except (RetriableError, AmbiguousError) as exc:
         _finish(ctx, dispatch_id, state=states.UNKNOWN, error=exc)
         counts["unknown"] += 1
+        return True
+    except PermanentError as exc:
+        _finish(ctx, dispatch_id, state=states.DEAD,
+                error=PermanentError(f"cannot tell whether the job exists: lookup refused ({exc})"))
+        counts["dead_lettered"] += 1
         return True
     if found is None:
         return False
@@ -243,8 +250,21 @@ def _settled_by_lookup(ctx: SyncContext, dispatch_id: int, reference: str, count
     return True
 
 
+def _settle_delay(ctx: SyncContext) -> timedelta:
+    """How long an unanswered create may still be committing at the utility: past this, a lookup that
+    finds nothing proves the create did not land."""
+    timeouts = ctx.connector.timeouts
+    return timedelta(seconds=max(60.0, 3 * (timeouts.read + timeouts.connect)))
+
+
 def _create(ctx: SyncContext, dispatch_id: int, draft: JobDraft, counts: Counter[str]) -> None:
-    """Create once; an ambiguous end is settled by lookup, and only a proven absence creates again."""
+    """Create once; an ambiguous end is settled by lookup, and only a proven absence creates again.
+
+    Where the utility's create is idempotent (a key or our reference makes a repeat harmless) a lookup
+    that finds nothing lets the create be repeated at once. Where it is not, an empty lookup right
+    after a timeout proves nothing: the first create may still be committing. The dispatch then waits
+    (unknown) until that cannot be so any more, and a later lookup decides.
+    """
     for round_ in (1, 2):
         try:
             result = call_with_retry(lambda: ctx.connector.create_job(draft), ctx.retry)
@@ -253,11 +273,12 @@ def _create(ctx: SyncContext, dispatch_id: int, draft: JobDraft, counts: Counter
             ctx.log.warning("create of %s ended ambiguously (%s); looking it up", draft.reference, exc)
             if _settled_by_lookup(ctx, dispatch_id, draft.reference, counts):
                 return
-            if round_ == 2:
-                _finish(ctx, dispatch_id, state=states.UNKNOWN, error=exc)
+            if round_ == 2 or not ctx.connector.idempotent_create:
+                _finish(ctx, dispatch_id, state=states.UNKNOWN, error=exc,
+                        not_before=ctx.clock() + _settle_delay(ctx))
                 counts["unknown"] += 1
                 return
-            continue  # proven absent: the create did not land; one more try in this run
+            continue  # absent, and a repeat cannot double: one more try in this run
         except RetriableError as exc:
             _finish(ctx, dispatch_id, state=states.PENDING, error=exc)
             counts["retry_later"] += 1
