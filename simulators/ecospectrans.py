@@ -68,7 +68,8 @@ Sites and schedule changes
 Faults: everything in simulators/base.py, plus ``x-rate-limit`` (429 now; params ``form`` =
 ``seconds`` | ``date`` and ``seconds``), ``x-unauthorized`` (401 whatever the token) and ``x-bad-item``
 (one ticket of a feed page corrupted: params ``index`` (0), ``field`` ("status"), ``value``
-("lost"; ``"__delete__"`` removes the field)).
+("lost"; ``"__delete__"`` removes the field)), and ``x-late-reply`` (param ``seconds``: the request is
+handled at once and answered that much later, a read timeout after the utility committed).
 """
 
 from __future__ import annotations
@@ -354,6 +355,10 @@ class EcospectransSimulator(BaseSimulator):
 
     # HTTP ------------------------------------------------------------------------------------------
     def dispatch(self, request: Request, fault: Fault | None) -> Response:
+        if fault and fault.kind == "x-late-reply":  # committed at once, answered after the client gave up
+            response = self.dispatch(request, None)
+            time.sleep(float(fault.params.get("seconds", 1.0)))
+            return response
         with self.lock:
             self._materialize_due()
             if request.path == "/oauth/token":

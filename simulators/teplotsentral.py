@@ -34,8 +34,12 @@ Choices the contract left open, as such a system plausibly does them:
   cancellation raises Revision. Ids "TC-OUT-0001"...
 - Faults: the base kinds work on the single endpoint (target them with ``method="POST"``);
   ``x-db-locked`` and ``x-internal`` answer soap:Server DB_LOCKED / INTERNAL before anything is
-  committed; ``x-evil-xml`` (``variant="bomb"`` or ``"external"``) commits, then answers 200 with a
-  billion-laughs or external-entity document, as a compromised or broken front end might.
+  committed; ``x-validation`` answers soap:Client VALIDATION, also before anything is committed (one
+  of the utility's business rules refusing a request the schema accepts: permanent for the client);
+  ``x-evil-xml`` (``variant="bomb"`` or ``"external"``) commits, then answers 200 with a
+  billion-laughs or external-entity document, as a compromised or broken front end might;
+  ``x-late-reply`` (param ``seconds``) handles the request at once (committed) and answers ``seconds``
+  later: a read timeout after the service committed, when that is longer than the client's.
 - The service's "now" comes from ``clock`` (aware UTC), injectable and settable (``set_clock``), so
   tests can walk across the DST switches of Europe/Kyiv; ``ManualClock`` is such a clock.
 - FindComplaints' RegisteredAt echoes the RegisteredAt the sender gave (the service keeps no other).
@@ -56,6 +60,7 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
+from time import sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -309,6 +314,10 @@ class TeplotsentralSimulator(BaseSimulator):
 
     # HTTP ------------------------------------------------------------------------------------------
     def dispatch(self, request: Request, fault: Fault | None) -> Response:
+        if fault and fault.kind == "x-late-reply":  # committed at once, answered after the client gave up
+            response = self.dispatch(request, None)
+            sleep(float(fault.params.get("seconds", 1.0)))
+            return response
         if request.path != ENDPOINT_PATH:
             return Response(404, b"<html><body><h1>404 Not Found</h1></body></html>", {"Content-Type": "text/html"})
         if request.method == "GET":
@@ -324,6 +333,8 @@ class TeplotsentralSimulator(BaseSimulator):
                 raise SoapFault("Server", FAULT_DB_LOCKED, "Database is locked by a maintenance job, try later")
             if fault and fault.kind == "x-internal":
                 raise SoapFault("Server", FAULT_INTERNAL, "Internal error (ORA-03113: end-of-file on channel)")
+            if fault and fault.kind == "x-validation":
+                raise SoapFault("Client", FAULT_VALIDATION, "Validation failed (rule VR-17): the request was refused")
             with self.lock:
                 reply = self._handle(body)
         except SoapFault as exc:

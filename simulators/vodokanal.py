@@ -7,6 +7,8 @@ Auth and errors
 - ``X-Api-Key`` is compared in constant time; wrong or missing: 401 ``{"error": "unauthorized"}``.
   Auth is checked before routing, so an unknown path with a bad key is 401, not 404.
 - The custom faults ``x-throttle`` and ``x-maintenance`` (below) come from the front, before auth.
+  ``x-late-reply`` (param ``seconds``) handles the request at once (it is committed) and answers only
+  ``seconds`` later: a read timeout after the utility committed, when that is longer than the client's.
 - Every error body is JSON ``{"error": <code>, "detail": <text>, "errors": [...]}``; ``errors`` lists
   ``{"field", "code", "message"}`` with dotted field names (``address.house``). Messages never echo
   the submitted values (a phone number must not travel back in an error).
@@ -83,6 +85,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -299,6 +302,10 @@ class VodokanalSimulator(BaseSimulator):
 
     # HTTP -----------------------------------------------------------------------------------------
     def dispatch(self, request: Request, fault: Fault | None) -> Response:
+        if fault and fault.kind == "x-late-reply":  # committed at once, answered after the client gave up
+            response = self.dispatch(request, None)
+            sleep(float(fault.params.get("seconds", 1.0)))
+            return response
         if fault and fault.kind == "x-throttle":
             return self._refusal(429, "rate_limited", fault, default_retry="2")
         if fault and fault.kind == "x-maintenance":
