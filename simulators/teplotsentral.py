@@ -77,7 +77,6 @@ from connectors.teplotsentral.contract import (
     FAULT_INTERNAL,
     FAULT_UNKNOWN_TYPE,
     FAULT_VALIDATION,
-    FINAL_STATUSES,
     IN_WORK,
     NAMESPACE,
     NOT_OUR_NETWORK,
@@ -602,8 +601,8 @@ class TeplotsentralSimulator(BaseSimulator):
         with self.lock:
             for _ in range(steps):
                 for complaint in list(self._complaints.values()):
-                    if complaint.status in FINAL_STATUSES:
-                        continue
+                    if complaint.status not in (REGISTERED, DISPATCHED, IN_WORK, DONE):
+                        continue  # final, or a raw code a test injected: no next status
                     status = self._next_status(complaint.status)
                     template = COMMENTS.get(status)
                     comment = template.format(crew=self.random.randint(1, 12)) if template else None

@@ -907,9 +907,6 @@ def test_the_simulator_refuses_envelopes_with_entities_without_expanding_reading
     assert opened == [] and listener.hits == []
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "simulators/teplotsentral.py inject_raw_change: the raw code becomes the complaint's current status, so the "
-    "next advance() raises KeyError (no next status for '95') and the demo's clock thread would die with it"))
 def test_the_simulator_goes_on_after_a_raw_change_with_an_unknown_code(heat_sim):
     connector = TeplotsentralConnector(heat_sim.connection_config(), timeouts=FAST)
     try:
