@@ -12,8 +12,6 @@ import re
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -22,6 +20,7 @@ import urllib3.exceptions
 from connectors.ecospectrans.ratelimit import SlidingWindowLimiter
 from gateway.connector import Timeouts
 from gateway.errors import AmbiguousError, ConnectorError, FatalError, PermanentError, RetriableError
+from gateway.http import parse_retry_after
 
 log = logging.getLogger("gateway.connectors.ecospectrans")
 
@@ -36,27 +35,6 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     return _PHONE.sub("[phone]", text)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header in either form (RFC 9110 10.2.3): delta-seconds or
-    an HTTP date. None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 else None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 def problem_summary(response: requests.Response, secrets: Iterable[str | None] = ()) -> str:
