@@ -291,7 +291,7 @@ class DeadLetter(Base):
     error_class: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    state: Mapped[str] = mapped_column(String(16), default="open")  # open | retried | discarded
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | retried | resolved | discarded
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 

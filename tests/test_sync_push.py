@@ -207,17 +207,47 @@ def test_without_idempotency_a_later_empty_lookup_proves_absence_and_creates_onc
     assert len(utility.jobs_for(number)) == 1
 
 
-def test_a_refused_lookup_is_dead_lettered_and_does_not_stop_the_batch(sessions):
+def test_a_refused_lookup_waits_for_a_later_lookup_and_does_not_stop_the_batch(sessions):
     utility = FakeUtility(idempotent=False)
     utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=True))
     utility.lookup_failures.append(PermanentError("soap:Client VALIDATION"))
     ctx = fake_context(sessions, utility)
     first, second = register(sessions, house="1"), register(sessions, house="2")
     counts = run_step(ctx, "push_jobs")
-    assert counts["dead_lettered"] == 1 and len(utility.jobs_for(second)) == 1
+    assert counts["unknown"] == 1 and len(utility.jobs_for(second)) == 1
     with sessions() as session:
-        letter = session.scalars(select(DeadLetter)).one()
-        assert letter.item_key == first and "lookup refused" in letter.message
+        assert dispatch_of(session, first).state == states.UNKNOWN
+        assert "lookup refused" in dispatch_of(session, first).last_error
+    _due_now(sessions, first)
+    run_step(ctx, "push_jobs")  # the lookup answers now: the job the first create made is found
+    assert utility.create_calls == 2 and len(utility.jobs_for(first)) == 1
+    with sessions() as session:
+        assert dispatch_of(session, first).state == states.SENT
+
+
+def test_lookups_refused_again_and_again_go_to_a_person_and_a_later_change_adopts_the_job(sessions):
+    from gateway.sync.push import MAX_REFUSED_LOOKUPS
+
+    utility = FakeUtility(idempotent=False)
+    utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=True))
+    utility.lookup_failures.extend([PermanentError("soap:Client VALIDATION")] * 50)
+    ctx = fake_context(sessions, utility)
+    number = register(sessions)
+    for _ in range(MAX_REFUSED_LOOKUPS + 1):
+        run_step(ctx, "push_jobs")
+        _due_now(sessions, number)
+    with sessions() as session:
+        assert dispatch_of(session, number).state == states.DEAD
+        assert "lookup refused" in session.scalars(select(DeadLetter)).one().message
+    (job,) = utility.jobs_for(number)
+    from tests.fakes import at
+
+    utility.change(job, "WORKING", at(5))
+    run_step(ctx, "pull_status_changes")
+    with sessions() as session:
+        dispatch = dispatch_of(session, number)
+        assert dispatch.state == states.SENT and dispatch.job_id == job
+        assert session.scalars(select(DeadLetter)).one().state == "resolved"
 
 
 def _draft_of(sessions, ctx, number):

@@ -35,7 +35,9 @@ def _dispatch_for(session: Session, ctx: SyncContext, change: StatusChange) -> D
                 Dispatch.provider == ctx.provider,
                 Dispatch.reference == change.reference,
                 Dispatch.job_id.is_(None),
-                Dispatch.state.in_(states.CLAIMABLE),
+                # dead too: a dispatch given up on (its create refused, its lookups refused) whose job
+                # the utility has after all is found again by the utility's own change
+                Dispatch.state.in_((*states.CLAIMABLE, states.DEAD)),
             )
         ).first()
         if dispatch is not None:

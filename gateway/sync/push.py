@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.connector import CreateResult, JobDraft, RemoteJob
 from gateway.db import is_postgres
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError, error_class_name
-from gateway.models import Dispatch, Executor, Request
+from gateway.models import DeadLetter, Dispatch, Executor, Request
 from gateway.reference_data import code_of
 from gateway.statuses import RequestStatus
 from gateway.sync import states
@@ -27,6 +27,7 @@ from gateway.sync.bookkeeping import add_history, record_dead_letter, set_reques
 from gateway.sync.context import SyncContext
 from gateway.sync.retry import call_with_retry
 
+MAX_REFUSED_LOOKUPS = 8  # attempts after which a dispatch whose lookups are refused goes to a person
 PRIORITY_BY_URGENCY = {"urgent_emergency": "emergency", "emergency": "urgent", "ordinary": "normal"}
 _NAMESPACE = uuid.UUID("5f0b1c1e-1520-4b7e-9c1a-6b72797669a0")
 
@@ -160,6 +161,13 @@ def _mark_sent(session: Session, ctx: SyncContext, dispatch: Dispatch, job: Remo
     if request.status == RequestStatus.REGISTERED:
         set_request_status(session, request, RequestStatus.SENT, actor=ctx.actor, at=now,
                            note=f"{ctx.manifest.title}: job {job.job_id}")
+    # A dead letter about this job's create is settled: the job exists after all.
+    session.execute(
+        update(DeadLetter)
+        .where(DeadLetter.provider == ctx.provider, DeadLetter.stream == "jobs",
+               DeadLetter.item_key == dispatch.reference, DeadLetter.state == "open")
+        .values(state="resolved", last_seen_at=now)
+    )
 
 
 def _lookup(ctx: SyncContext, reference: str) -> RemoteJob | None:
@@ -238,9 +246,17 @@ def _settled_by_lookup(ctx: SyncContext, dispatch_id: int, reference: str, count
         counts["unknown"] += 1
         return True
     except PermanentError as exc:
-        _finish(ctx, dispatch_id, state=states.DEAD,
-                error=PermanentError(f"cannot tell whether the job exists: lookup refused ({exc})"))
-        counts["dead_lettered"] += 1
+        # A refused lookup says nothing about the job: try again later; only a lookup refused again
+        # and again goes to a person (with the job possibly at the utility: a change from it adopts it).
+        error = PermanentError(f"cannot tell whether the job exists: lookup refused ({exc})")
+        with ctx.sessions() as session:
+            attempts = session.get(Dispatch, dispatch_id).attempts
+        if attempts >= MAX_REFUSED_LOOKUPS:
+            _finish(ctx, dispatch_id, state=states.DEAD, error=error)
+            counts["dead_lettered"] += 1
+        else:
+            _finish(ctx, dispatch_id, state=states.UNKNOWN, error=error)
+            counts["unknown"] += 1
         return True
     if found is None:
         return False
