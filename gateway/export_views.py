@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,45 +11,10 @@ from sqlalchemy.orm import Session
 from gateway import exports
 from gateway.announcements import active_announcements
 from gateway.classifier import default_classifier
+from gateway.exports import AnnouncementView, RequestView
 from gateway.models import ClassifierSection, Executor, Request, RequestHistory
-from gateway.reference_data import code_of
+from gateway.reference_data import items_by_code
 from gateway.statuses import RequestStatus
-
-
-@dataclass(frozen=True)
-class AnnouncementView:
-    provider: str
-    provider_title: str
-    notice_id: str
-    revision: int
-    kind: str
-    service: str
-    title_uk: str
-    body_uk: str
-    structured: dict[str, Any]
-    starts_at: datetime
-    ends_at: datetime | None
-    state: str
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class RequestView:
-    number: str
-    classifier_code: str
-    classifier_name_uk: str
-    section_name_uk: str
-    executor_name_uk: str
-    status: RequestStatus
-    status_note: str | None
-    description: str
-    street: str
-    house: str
-    registered_at: datetime
-    updated_at: datetime
-    deadline_at: datetime | None
-    lat: float | None
-    lon: float | None
 
 
 def announcement_views(session: Session, now: datetime) -> list[AnnouncementView]:
@@ -66,19 +29,24 @@ def announcement_views(session: Session, now: datetime) -> list[AnnouncementView
 
 def request_views(session: Session, limit: int = 1000) -> list[RequestView]:
     sections = dict(session.execute(select(ClassifierSection.code, ClassifierSection.name_uk)).tuples().all())
-    views = []
-    for request in session.scalars(select(Request).order_by(Request.registered_at.desc()).limit(limit)):
-        note = session.scalar(
-            select(RequestHistory.note).where(RequestHistory.request_id == request.id, RequestHistory.field == "status")
-            .order_by(RequestHistory.id.desc()).limit(1)
-        )
-        views.append(RequestView(
-            request.number, code_of(session, request.classifier_item_id), request.item.name_uk,
+    codes = {item.id: code for code, item in items_by_code(session).items()}
+    requests = session.scalars(select(Request).order_by(Request.registered_at.desc()).limit(limit)).all()
+    notes: dict[int, str | None] = {}  # the latest status note of each request, in one query
+    for request_id, note in session.execute(
+        select(RequestHistory.request_id, RequestHistory.note)
+        .where(RequestHistory.field == "status", RequestHistory.request_id.in_([r.id for r in requests]))
+        .order_by(RequestHistory.id)
+    ):
+        notes[request_id] = note
+    return [
+        RequestView(
+            request.number, codes[request.classifier_item_id], request.item.name_uk,
             sections.get(request.item.section_code, ""), request.executor.name_uk, RequestStatus(request.status),
-            note, request.description, request.street, request.house, request.registered_at, request.updated_at,
-            request.extended_deadline_at or request.deadline_at, request.lat, request.lon,
-        ))
-    return views
+            notes.get(request.id), request.description, request.street, request.house, request.registered_at,
+            request.updated_at, request.extended_deadline_at or request.deadline_at, request.lat, request.lon,
+        )
+        for request in requests
+    ]
 
 
 def export(session: Session, what: str, fmt: str, *, now: datetime) -> str:

@@ -1,6 +1,6 @@
 """Public exports: announcements as JSON and iCalendar, requests' public status as Open311 GeoReport v2.
 
-The functions take plain objects (ORM rows or anything with the attributes of the Protocols below) and
+The functions take the views below (or anything with their attributes: tests pass their own) and
 return text or JSON-ready data. Nothing about a resident leaves: no name, no phone, no flat; phone
 numbers a resident typed into a description are masked.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway import redact
@@ -42,7 +43,10 @@ OPEN311_STATUS: dict[RequestStatus, str] = {
 }
 
 
-class AnnouncementLike(Protocol):
+@dataclass(frozen=True)
+class AnnouncementView:
+    """An announcement as the exports read it (built from the database in gateway.export_views)."""
+
     provider: str
     provider_title: str
     notice_id: str
@@ -58,7 +62,10 @@ class AnnouncementLike(Protocol):
     updated_at: datetime
 
 
-class RequestLike(Protocol):
+@dataclass(frozen=True)
+class RequestView:
+    """A request's public face: no name, no phone, no flat."""
+
     number: str
     classifier_code: str
     classifier_name_uk: str
@@ -79,7 +86,7 @@ class RequestLike(Protocol):
 # --- announcements ----------------------------------------------------------------------------------------
 
 
-def announcements_json(items: Iterable[AnnouncementLike]) -> str:
+def announcements_json(items: Iterable[AnnouncementView]) -> str:
     """The announcements as a UTF-8 JSON document for the city site and chat bots."""
     rows = [
         {
@@ -104,7 +111,7 @@ def announcements_json(items: Iterable[AnnouncementLike]) -> str:
     return json.dumps({"count": len(rows), "announcements": rows}, ensure_ascii=False, indent=1)
 
 
-def announcements_ical(items: Iterable[AnnouncementLike], *, now: datetime) -> str:
+def announcements_ical(items: Iterable[AnnouncementView], *, now: datetime) -> str:
     """An RFC 5545 calendar, one VEVENT per announcement; a new revision raises SEQUENCE so calendar
     clients replace the event, a cancelled one comes with STATUS:CANCELLED. Without an end time the event
     has no DTEND (RFC 5545 3.6.1: it then lasts no time; the description says «до завершення робіт»)."""
@@ -165,12 +172,12 @@ def fold_line(line: str, limit: int = 75) -> str:
 # --- requests (Open311 GeoReport v2) -----------------------------------------------------------------------
 
 
-def open311_requests(items: Iterable[RequestLike]) -> list[dict[str, Any]]:
+def open311_requests(items: Iterable[RequestView]) -> list[dict[str, Any]]:
     """Requests' public status in GeoReport v2 shape plus the updates extension's status."""
     return [_open311_request(r) for r in items]
 
 
-def _open311_request(r: RequestLike) -> dict[str, Any]:
+def _open311_request(r: RequestView) -> dict[str, Any]:
     status = RequestStatus(r.status)
     note = mask_phones(r.status_note) if r.status_note else STATUS_NAMES_UK[status]
     deadline = r.deadline_at

@@ -43,7 +43,7 @@ Choices the contract left open, as such a system plausibly does them:
 - The service's "now" comes from ``clock`` (aware UTC), injectable and settable (``set_clock``), so
   tests can walk across the DST switches of Europe/Kyiv; ``ManualClock`` is such a clock.
 - FindComplaints' RegisteredAt echoes the RegisteredAt the sender gave (the service keeps no other).
-- Replies go out with TCP_NODELAY (see ``_NoDelayHandler``), as production SOAP stacks do.
+- Replies go out with TCP_NODELAY (simulators.base), as production SOAP stacks do.
 - Extra state API for tests: ``comments``, ``job_payload`` (fields as received), ``complaint_count``,
   ``change_log`` (ground truth incl. not-yet-visible changes), ``inject_raw_change``, ``reset``.
 """
@@ -89,7 +89,7 @@ from connectors.teplotsentral.contract import (
     XSD_FILE,
 )
 from gateway.connections import ConnectionConfig
-from simulators.base import BaseSimulator, Fault, Request, Response, _Handler
+from simulators.base import BaseSimulator, Fault, Request, Response
 
 KYIV = ZoneInfo("Europe/Kyiv")
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -236,13 +236,6 @@ def _parse_local(text: str, what: str) -> datetime:
     return value
 
 
-class _NoDelayHandler(_Handler):
-    """The base handler writes headers and body in two sends; with Nagle's algorithm on, each reply
-    then waits ~40 ms for the client's delayed ACK. Real SOAP stacks set TCP_NODELAY; so does this."""
-
-    disable_nagle_algorithm = True
-
-
 class TeplotsentralSimulator(BaseSimulator):
     """The utility's complaint service. State API of BaseSimulator plus comments, job_payload,
     complaint_count, change_log and inject_raw_change (tests of malformed feeds)."""
@@ -290,12 +283,6 @@ class TeplotsentralSimulator(BaseSimulator):
             self.faults.injected.clear()
             self.request_log.clear()
             self._reset_state()
-
-    def start(self) -> TeplotsentralSimulator:
-        super().start()
-        if self._server is not None:
-            self._server.RequestHandlerClass = _NoDelayHandler
-        return self
 
     def prompt(self) -> None:
         """Changes visible as soon as they happen (no late writes)."""

@@ -103,3 +103,25 @@ def test_late_notices_are_counted_per_utility(database_url, sessions, capsys):
     assert main(["--database", database_url, "late-notices"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split() for line in out if line.startswith("fakeutil")] == [["fakeutil", "3", "2"]]
+
+
+def test_exports_from_the_database_parse_back_and_carry_no_resident_data(database_url, sessions, capsys):
+    import icalendar
+
+    from gateway.connector import PlannedWork
+    from gateway.db import utcnow
+
+    now = utcnow()
+    ctx = fake_context(sessions, FakeUtility(works=[PlannedWork(
+        notice_id="PW-7", revision=1, kind="planned", service="cold_water", starts_at=now,
+        ends_at=None, announced_at=now)]))
+    number = register(sessions, contact_phone="+380671234567", flat="12")
+    run_step(ctx, "pull_planned_works")
+    run_step(ctx, "push_jobs")
+    assert main(["--database", database_url, "export", "requests-open311"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["service_request_id"] == number and row["service_code"] == "3.1"
+    assert row["status_notes"] == "Тестова служба: job J1" and "380671234567" not in json.dumps(row)
+    assert main(["--database", database_url, "export", "announcements", "--format", "ical"]) == 0
+    (event,) = icalendar.Calendar.from_ical(capsys.readouterr().out).walk("VEVENT")
+    assert str(event["UID"]).startswith("fakeutil-PW-7@")

@@ -19,6 +19,7 @@ from gateway.statuses import CONTACT_CENTRE_FINAL, RequestStatus
 from gateway.sync import states
 from gateway.sync.bookkeeping import add_history, get_cursor, record_dead_letter, set_cursor, set_request_status
 from gateway.sync.context import SyncContext
+from gateway.sync.push import mark_sent
 from gateway.sync.retry import call_with_retry
 
 STREAM = "status_changes"
@@ -41,9 +42,7 @@ def _dispatch_for(session: Session, ctx: SyncContext, change: StatusChange) -> D
             )
         ).first()
         if dispatch is not None:
-            from gateway.sync.push import _mark_sent
-
-            _mark_sent(session, ctx, dispatch, RemoteJob(job_id=change.job_id, reference=change.reference))
+            mark_sent(session, ctx, dispatch, RemoteJob(job_id=change.job_id, reference=change.reference))
     return dispatch
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.connector import CreateResult, JobDraft, RemoteJob
 from gateway.db import is_postgres
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError, error_class_name
+from gateway.linking import link_if_known, release_reopened
 from gateway.models import DeadLetter, Dispatch, Executor, Request
 from gateway.reference_data import code_of
 from gateway.statuses import RequestStatus
@@ -47,8 +48,6 @@ def enqueue_new_requests(ctx: SyncContext, counts: Counter[str], *, limit: int =
     A request whose item the mapping does not serve is never sent: it is dead-lettered, naming the
     item and the mapping file, for a person to re-route or fix the mapping and replay.
     """
-    from gateway.linking import link_if_known, release_reopened  # late: linking builds on this module
-
     now = ctx.clock()
     with ctx.sessions() as session, session.begin():
         if reopened := release_reopened(session, ctx, now):
@@ -147,7 +146,7 @@ def _backoff(ctx: SyncContext, attempts: int) -> datetime:
     return ctx.clock() + timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 7)))
 
 
-def _mark_sent(session: Session, ctx: SyncContext, dispatch: Dispatch, job: RemoteJob | CreateResult) -> None:
+def mark_sent(session: Session, ctx: SyncContext, dispatch: Dispatch, job: RemoteJob | CreateResult) -> None:
     now = ctx.clock()
     dispatch.job_id = job.job_id
     dispatch.state = states.SENT
@@ -209,7 +208,7 @@ def _finish(ctx: SyncContext, dispatch_id: int, *, job: RemoteJob | CreateResult
     with ctx.sessions() as session, session.begin():
         dispatch = session.get(Dispatch, dispatch_id)
         if job is not None and job.job_id:
-            _mark_sent(session, ctx, dispatch, job)
+            mark_sent(session, ctx, dispatch, job)
             return
         now = ctx.clock()
         if token:
