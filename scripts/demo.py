@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from gateway.cli import table  # noqa: E402
+from gateway.cli import print_table  # noqa: E402
 from gateway.connections import to_airflow_json  # noqa: E402
 from gateway.db import make_engine, session_factory, upgrade, utcnow  # noqa: E402
 from gateway.demo_data import generate, register_request  # noqa: E402
@@ -167,8 +167,8 @@ def report(registry, simulators, sessions) -> None:
                          dispatches.get("linked", 0), dispatches.get("dead", 0) + dispatches.get("pending", 0),
                          statuses_back, anns.get("active", 0), revised, anns.get("cancelled", 0), letters))
     say("what moved")
-    print(table(rows, ["utility", "requests", "pushed", "jobs at utility", "doubled", "linked", "not sent",
-                       "statuses back", "ann. active", "ann. revised", "ann. cancelled", "dead letters"]))
+    print_table(rows, ["utility", "requests", "pushed", "jobs at utility", "doubled", "linked", "not sent",
+                       "statuses back", "ann. active", "ann. revised", "ann. cancelled", "dead letters"])
     with sessions() as session:
         for name in registry:
             request = session.scalars(select(Request).join(Dispatch).where(

@@ -125,3 +125,28 @@ def test_exports_from_the_database_parse_back_and_carry_no_resident_data(databas
     assert main(["--database", database_url, "export", "announcements", "--format", "ical"]) == 0
     (event,) = icalendar.Calendar.from_ical(capsys.readouterr().out).walk("VEVENT")
     assert str(event["UID"]).startswith("fakeutil-PW-7@")
+
+
+def test_help_lists_every_command_group_through_typers_runner():
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("db", "load", "demo-data", "sync", "status", "dlq", "late-notices", "registry", "export"):
+        assert command in result.output
+
+
+def test_an_unmigrated_or_missing_database_gets_a_sentence_not_a_traceback(tmp_path, capsys):
+    empty = tmp_path / "empty.db"
+    assert main(["--database", f"sqlite:///{empty}", "status"]) == 2
+    assert "run `gateway db upgrade`" in capsys.readouterr().err
+    assert main(["--database", f"sqlite:///{tmp_path}/no/such/dir/x.db", "dlq", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be opened" in err and "Traceback" not in err
+
+
+def test_a_usage_error_names_the_bad_value(capsys):
+    assert main(["export", "everything"]) == 2
+    assert "everything" in capsys.readouterr().err
