@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.classifier import DATA_DIR
 from gateway.models import ClassifierItem, Request
-from gateway.reference_data import items_by_code
+from gateway.reference_data import current_code, items_by_code
 from gateway.statuses import RequestStatus
 from gateway.sync.bookkeeping import add_history
 from gateway.yamlfile import load_yaml
@@ -69,8 +69,11 @@ def register_request(
     lon: float | None = None,
     actor: str = "operator:demo",
 ) -> Request:
-    """Register one request as an operator would: number, deadline, executor, first history row."""
+    """Register one request as an operator would: number, deadline, executor, first history row, and the
+    code (and classifier version) it is registered under."""
+    code, version = current_code(session, item.id) or (None, None)
     request = Request(
+        registered_code=code, registered_classifier_version=version,
         number=next_number(session, registered_at.year), registered_at=registered_at, channel=channel,
         classifier_item_id=item.id, street=street, house=house, flat=flat, lat=lat, lon=lon,
         description=description, contact_name=contact_name, contact_phone=contact_phone,

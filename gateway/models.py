@@ -141,6 +141,10 @@ class Request(Base):
     registered_at: Mapped[datetime]
     channel: Mapped[str] = mapped_column(String(16))  # phone | web | chatbot
     classifier_item_id: Mapped[int] = mapped_column(ForeignKey("classifier_items.id"))
+    # The code the request was registered under, and in which classifier version: what the operator
+    # chose, kept as it was when a later renumbering gives the item another code.
+    registered_code: Mapped[str | None] = mapped_column(String(16))
+    registered_classifier_version: Mapped[str | None] = mapped_column(ForeignKey("classifier_versions.id"))
     street: Mapped[str] = mapped_column(String(200))
     house: Mapped[str] = mapped_column(String(32))
     flat: Mapped[str | None] = mapped_column(String(16))

@@ -78,3 +78,13 @@ def code_of(session: Session, item_id: int, version: str | None = None) -> str:
     return session.scalars(
         select(ClassifierCode.code).where(ClassifierCode.item_id == item_id, ClassifierCode.version_id == version)
     ).one()
+
+
+def current_code(session: Session, item_id: int) -> tuple[str, str] | None:
+    """(code, version) the item carries in the current classifier; None if the item was withdrawn."""
+    row = session.execute(
+        select(ClassifierCode.code, ClassifierCode.version_id)
+        .join(ClassifierVersion, ClassifierVersion.id == ClassifierCode.version_id)
+        .where(ClassifierCode.item_id == item_id, ClassifierVersion.is_current)
+    ).first()
+    return (row[0], row[1]) if row else None

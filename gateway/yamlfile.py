@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from gateway.errors import ConfigError
 
@@ -54,3 +55,35 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: a value cannot be read ({exc})") from None
     finally:
         loader.dispose()
+
+
+def location(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a person reads it in the file: ``job_types['4.3'].priority``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not text:
+            text = part
+        else:
+            text += f".{part}" if part.isidentifier() else f"[{part!r}]"
+    return text
+
+
+def config_error(path: Path, exc: ValidationError, limit: int = 3) -> ConfigError:
+    """One ConfigError for a model that refused a file: the file, then each entry at fault and why."""
+    problems = []
+    for error in exc.errors(include_url=False)[:limit]:
+        where = location(error["loc"])
+        if error["type"] == "missing":
+            problems.append(f"missing {where!r}" if len(error["loc"]) == 1 else f"{where}: missing")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "not a known key (a typo?)"
+        elif error["type"] not in ("value_error", "assertion_error") and "input" in error:
+            shown = repr(error["input"])
+            message += f", not {shown[:60] + '…' if len(shown) > 60 else shown}"
+        problems.append(f"{where}: {message}" if where else message)
+    more = exc.error_count() - limit
+    return ConfigError(f"{path}: " + "; ".join(problems) + (f" (and {more} more)" if more > 0 else ""))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from gateway.db import make_engine, session_factory, upgrade
 from gateway.demo_data import register_request
-from gateway.models import ClassifierItem, Request
+from gateway.models import ClassifierItem, Request, UTCDateTime
 from gateway.reference_data import code_of, current_version, items_by_code
 from tests.conftest import BACKENDS
 
@@ -44,6 +44,14 @@ def test_migrations_build_the_schema_and_reference_data_from_empty(empty_databas
     engine.dispose()
 
 
+# The requests table as migration 0002 left it: a request registered before 0008 has no registered code.
+OLD_REQUESTS = sa.table(
+    "requests", *(sa.column(name) for name in ("number", "channel", "classifier_item_id", "street", "house",
+                                               "description", "executor_id", "status")),
+    *(sa.column(name, UTCDateTime()) for name in ("registered_at", "deadline_at", "updated_at")),
+)
+
+
 def test_the_2021_renumbering_keeps_every_request_on_its_item(empty_database_url):
     upgrade(empty_database_url, "0002_classifier_2020")
     engine = make_engine(empty_database_url)
@@ -54,13 +62,18 @@ def test_the_2021_renumbering_keeps_every_request_on_its_item(empty_database_url
     with sessions.begin() as session:
         items = items_by_code(session, "2020-339")
         section3 = [c for c in items if c.startswith("3.")]
+        rows = []
         for n in range(300):
             code = rng.choice(section3)
-            request = register_request(session, item=items[code], street="вул. Соборності", house=str(n % 50 + 1),
-                                       description=f"заявка {n}", registered_at=datetime(2021, 7, 1, tzinfo=UTC)
-                                       + timedelta(minutes=n))
-            registered[request.number] = items[code].name_uk
-            old_codes[request.number] = code
+            at = datetime(2021, 7, 1, tzinfo=UTC) + timedelta(minutes=n)
+            number = f"1520-2021-{n + 1:06d}"
+            rows.append({"number": number, "channel": "phone", "classifier_item_id": items[code].id,
+                         "street": "вул. Соборності", "house": str(n % 50 + 1), "description": f"заявка {n}",
+                         "executor_id": items[code].default_executor_id, "status": "registered",
+                         "registered_at": at, "deadline_at": at + timedelta(days=1), "updated_at": at})
+            registered[number] = items[code].name_uk
+            old_codes[number] = code
+        session.execute(sa.insert(OLD_REQUESTS), rows)
     upgrade(empty_database_url)
     with sessions() as session:
         for request in session.scalars(sa.select(Request)):
@@ -69,8 +82,20 @@ def test_the_2021_renumbering_keeps_every_request_on_its_item(empty_database_url
             expected = f"3.{number + 1}" if 18 <= number <= 27 else old
             assert code_of(session, request.classifier_item_id) == expected, request.number
             assert request.item.name_uk == registered[request.number]
+            # registered before decision 2021 took effect: under the 2020 code, kept as it was
+            assert (request.registered_code, request.registered_classifier_version) == (old, "2020-339")
         new_item = session.scalars(sa.select(ClassifierItem).where(ClassifierItem.key == "heat-carrier-leak")).one()
         assert session.scalar(sa.select(sa.func.count()).where(Request.classifier_item_id == new_item.id)) == 0
         assert code_of(session, new_item.id) == "3.18"
     engine.dispose()
 
+
+def test_a_request_registered_now_records_its_code_and_version(database_url):
+    engine = make_engine(database_url)
+    with session_factory(engine).begin() as session:
+        version = current_version(session)
+        code, item = next(iter(items_by_code(session).items()))
+        request = register_request(session, item=item, street="вул. Соборності", house="1", description="тест",
+                                   registered_at=datetime.now(UTC))
+        assert (request.registered_code, request.registered_classifier_version) == (code, version)
+    engine.dispose()

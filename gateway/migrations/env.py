@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from alembic.script import ScriptDirectory
 from sqlalchemy import engine_from_config, pool
 
 from gateway.models import Base
@@ -25,6 +26,22 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
+            if _at_head():
+                _apply_classifier_changes(connection)
+
+
+def _at_head() -> bool:
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    return set(context.get_context().get_current_heads()) == heads
+
+
+def _apply_classifier_changes(connection) -> None:
+    """Every classifier change file not yet in the database, in the same transaction as the schema:
+    the generic step (gateway.migrations.classifier_step) that makes a change file all a person writes."""
+    from gateway.classifier import default_classifier
+    from gateway.migrations.classifier_step import apply_classifier_versions
+
+    apply_classifier_versions(connection, default_classifier())
 
 
 if context.is_offline_mode():

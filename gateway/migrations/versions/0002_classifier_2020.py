@@ -6,12 +6,11 @@ Revises: 0001_schema
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.classifier import BASE_FILE, load_classifier
+from gateway.classifier import default_classifier
+from gateway.migrations.classifier_step import apply_classifier_versions
 from gateway.migrations.tables import codes, executors, items, sections, versions
 from gateway.reference_data import load_executor_rows
 
@@ -22,23 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    version = load_classifier(BASE_FILE, change_files=()).current
     bind = op.get_bind()
     bind.execute(sa.insert(executors), load_executor_rows())
-    bind.execute(
-        sa.insert(versions),
-        [{"id": version.version, "title": version.title, "adopted_on": date.fromisoformat(version.adopted_on),
-          "is_current": True}],
-    )
-    bind.execute(sa.insert(sections), [{"code": c, "name_uk": n} for c, n in version.sections.items()])
-    for item in version.items:
-        item_id = bind.execute(
-            sa.insert(items).returning(items.c.id),
-            {"key": item.key, "section_code": item.section, "name_uk": item.name_uk, "urgency": item.urgency,
-             "deadline_hours": item.deadline_hours, "default_executor_id": item.executor,
-             "seasonal": item.seasonal, "introduced_in": version.version},
-        ).scalar_one()
-        bind.execute(sa.insert(codes), {"version_id": version.version, "code": item.code, "item_id": item_id})
+    classifier = default_classifier()
+    apply_classifier_versions(bind, classifier, up_to=classifier.versions[0].version)
 
 
 def downgrade() -> None:
