@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.errors import ConfigError
-from gateway.yamlfile import config_error, load_yaml
+from gateway.yamlfile import load_model
 
 DATA_DIR = Path(__file__).parent / "data"
 BASE_FILE = DATA_DIR / "classifier_2020.yaml"
@@ -135,9 +135,6 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-SpecT = TypeVar("SpecT", bound=_Spec)
-
-
 Code = Annotated[str, Field(pattern=r"^[1-9][0-9]*\.[1-9][0-9]*$")]
 SectionCode = Annotated[str, Field(pattern=r"^[1-9][0-9]*$")]
 
@@ -198,16 +195,6 @@ class ChangeSpec(_Spec):
     renumber: list[RenumberRule] = []
     insert: list[ItemSpec] = []
     add_sections: list[SectionSpec] = []
-
-
-def _parse(model: type[SpecT], path: Path) -> SpecT:
-    raw = load_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise config_error(path, exc) from None
 
 
 def _item(spec: ItemSpec, urgency: dict[str, UrgencyClass], where: str) -> ClassifierItem:
@@ -300,7 +287,7 @@ def _chain(base_version: str, changes: dict[Path, ChangeSpec]) -> list[tuple[Pat
 
 def load_classifier(base_file: Path = BASE_FILE, change_dirs: tuple[Path, ...] | None = None) -> Classifier:
     """The base classifier and every change found in ``change_dirs`` (default: ``CHANGE_DIRS``)."""
-    base = _parse(BaseSpec, base_file)
+    base = load_model(base_file, BaseSpec)
     urgency = {name: UrgencyClass(name, u.name_uk, u.deadline_hours) for name, u in base.urgency_classes.items()}
     items: list[ClassifierItem] = []
     sections: dict[str, str] = {}
@@ -310,7 +297,7 @@ def load_classifier(base_file: Path = BASE_FILE, change_dirs: tuple[Path, ...] |
     versions = [ClassifierVersion(base.version, base.title, base.adopted_on.isoformat(), sections,
                                   tuple(sorted(items, key=_code_order)), source=base_file)]
     _check(versions[0], str(base_file))
-    changes = {path: _parse(ChangeSpec, path) for path in change_files(CHANGE_DIRS if change_dirs is None
+    changes = {path: load_model(path, ChangeSpec) for path in change_files(CHANGE_DIRS if change_dirs is None
                                                                          else change_dirs)}
     for path, change in _chain(base.version, changes):
         if any(v.version == change.version for v in versions):

@@ -1,17 +1,20 @@
 """The connector registry: every connectors/<name>/manifest.yaml, read with no network, database
-or connector import, so DAG parsing stays fast and safe as utilities are added.
+or connector import, so DAG parsing stays fast and safe as utilities are added. A manifest is a
+pydantic model: a wrong or misspelt key is refused naming the file and the key.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.connector import Connector, Timeouts
 from gateway.errors import ConfigError
-from gateway.yamlfile import load_yaml
+from gateway.yamlfile import load_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONNECTORS_DIR = PROJECT_ROOT / "connectors"
@@ -36,9 +39,10 @@ def _load_object(path: str, where: str) -> object:
         raise ConfigError(f"{where}: cannot load {path!r} ({exc})") from None
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(BaseModel):
     """What a utility's connector declares about itself (the Singer/Airbyte "spec")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
 
     name: str
     title: str
@@ -54,7 +58,7 @@ class Manifest:
     tags: tuple[str, ...] = ()
     streams: tuple[str, ...] = STREAMS
     batch_size: int = 50
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timeouts: Timeouts = Timeouts()
     planned_works_horizon_days: int = 30
 
     @property
@@ -78,37 +82,47 @@ class Manifest:
         return _load_object(self.simulator, str(self.path))  # type: ignore[return-value]
 
 
+Word = Annotated[str, Field(min_length=1, pattern=r"\S")]
+ObjectPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+
+
+class TimeoutsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    connect: Annotated[float, Field(gt=0)] = 5.0
+    read: Annotated[float, Field(gt=0)] = 30.0
+
+
+class ManifestFile(BaseModel):
+    """connectors/<name>/manifest.yaml as written (docs/onboarding.md lists the keys)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    title: Word
+    executor: Word
+    protocol: Word
+    connector: ObjectPath
+    conn_id: Word
+    mapping: Annotated[str, Field(pattern=r"^[\w.-]+\.ya?ml$")]  # a file name in mappings/
+    simulator: ObjectPath | None = None
+    schedule: Word = "*/10 * * * *"
+    owner: Word = "integration-team"
+    tags: list[Word] = []
+    streams: list[Literal[STREAMS]] | None = None  # type: ignore[valid-type]
+    batch_size: Annotated[int, Field(gt=0)] = 50
+    timeouts: TimeoutsSpec = TimeoutsSpec()
+    planned_works_horizon_days: Annotated[int, Field(gt=0)] = 30
+
+
 def load_manifest(path: Path, mappings_dir: Path = MAPPINGS_DIR) -> Manifest:
-    raw = load_yaml(path)
-    where = str(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    missing = [k for k in ("name", "title", "executor", "protocol", "connector", "conn_id", "mapping") if k not in raw]
-    if missing:
-        raise ConfigError(f"{where}: missing {missing}")
-    if raw["name"] != path.parent.name:
-        raise ConfigError(f"{where}: name {raw['name']!r} differs from its folder {path.parent.name!r}")
-    streams = tuple(raw.get("streams") or STREAMS)
-    if unknown := set(streams) - set(STREAMS):
-        raise ConfigError(f"{where}: unknown streams {sorted(unknown)} (known: {list(STREAMS)})")
-    timeouts = raw.get("timeouts") or {}
+    spec = load_model(path, ManifestFile)
+    if spec.name != path.parent.name:
+        raise ConfigError(f"{path}: name {spec.name!r} differs from its folder {path.parent.name!r}")
+    fields = spec.model_dump(exclude={"mapping", "timeouts", "tags", "streams"})
     return Manifest(
-        name=raw["name"],
-        title=raw["title"],
-        executor=raw["executor"],
-        protocol=raw["protocol"],
-        connector=raw["connector"],
-        conn_id=raw["conn_id"],
-        mapping_file=mappings_dir / raw["mapping"],
-        path=path,
-        simulator=raw.get("simulator"),
-        schedule=raw.get("schedule", "*/10 * * * *"),
-        owner=raw.get("owner", "integration-team"),
-        tags=tuple(raw.get("tags") or ()),
-        streams=streams,
-        batch_size=int(raw.get("batch_size", 50)),
-        timeouts=Timeouts(float(timeouts.get("connect", 5)), float(timeouts.get("read", 30))),
-        planned_works_horizon_days=int(raw.get("planned_works_horizon_days", 30)),
+        **fields, mapping_file=mappings_dir / spec.mapping, path=path, tags=tuple(spec.tags),
+        streams=tuple(spec.streams or STREAMS), timeouts=Timeouts(spec.timeouts.connect, spec.timeouts.read),
     )
 
 

@@ -4,10 +4,10 @@ problem with a file (encoding, syntax, odd keys) into a ConfigError that names t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway.errors import ConfigError
 
@@ -57,33 +57,58 @@ def load_yaml(path: Path) -> Any:
         loader.dispose()
 
 
-def location(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as a person reads it in the file: ``job_types['4.3'].priority``."""
-    text = ""
+def location(loc: tuple[int | str, ...], tables: frozenset[str] = frozenset()) -> str:
+    """A pydantic error location as a person reads it in the file: ``job_types['4.3']``, ``timeouts.read``,
+    ``insert[0].code``. ``tables`` are the fields whose keys are the file's own (codes, statuses)."""
+    text, previous = "", None
     for part in loc:
+        if part == "[key]":
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         elif not text:
             text = part
+        elif previous in tables:
+            text += f"[{part!r}]"
         else:
-            text += f".{part}" if part.isidentifier() else f"[{part!r}]"
+            text += f".{part}"
+        previous = part
     return text
 
 
-def config_error(path: Path, exc: ValidationError, limit: int = 3) -> ConfigError:
+def config_error(path: Path, exc: ValidationError, *, tables: frozenset[str] = frozenset(),
+                 limit: int = 3) -> ConfigError:
     """One ConfigError for a model that refused a file: the file, then each entry at fault and why."""
     problems = []
     for error in exc.errors(include_url=False)[:limit]:
-        where = location(error["loc"])
-        if error["type"] == "missing":
-            problems.append(f"missing {where!r}" if len(error["loc"]) == 1 else f"{where}: missing")
-            continue
+        loc = tuple(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            problems.append(f"missing {location(loc, tables)!r}" if len(loc) == 1
+                            else f"{location(loc[:-1], tables)}: missing {loc[-1]!r}")
+            continue
         if error["type"] == "extra_forbidden":
             message = "not a known key (a typo?)"
-        elif error["type"] not in ("value_error", "assertion_error") and "input" in error:
+        elif error["type"] != "value_error" and "input" in error:
             shown = repr(error["input"])
             message += f", not {shown[:60] + '…' if len(shown) > 60 else shown}"
+        if loc and isinstance(loc[-1], str) and message.startswith(f"{loc[-1]} "):
+            loc = loc[:-1]  # the message names the field itself: "priority 'asap' not one of ..."
+        where = location(loc, tables)
         problems.append(f"{where}: {message}" if where else message)
     more = exc.error_count() - limit
     return ConfigError(f"{path}: " + "; ".join(problems) + (f" (and {more} more)" if more > 0 else ""))
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_model(path: Path, model: type[ModelT], *, tables: frozenset[str] = frozenset()) -> ModelT:
+    """A data file read into a pydantic model; any problem is a ConfigError naming the file and entry."""
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(path, exc, tables=tables) from None

@@ -56,9 +56,32 @@ def test_broken_mappings_are_refused_with_file_and_entry(tmp_path, change, messa
         assert str(path) in str(error.value)
 
 
-def test_an_item_the_utility_serves_must_map_to_something(tmp_path):
-    with pytest.raises(ConfigError, match=r"classifier item 3.18 is served by demo but maps to nothing"):
-        load_mapping(_write(tmp_path, GOOD), utility_statuses=STATUSES, served_items=["heat-carrier-leak"])
+def test_a_served_item_without_an_entry_is_listed_not_fatal(tmp_path, caplog):
+    # one unmapped item must not stop the utility's whole sync: its requests dead-letter on their own
+    mapping = load_mapping(_write(tmp_path, GOOD), utility_statuses=STATUSES,
+                           served_items=["no-cold-water-building", "heat-carrier-leak"])
+    assert mapping.unmapped == ("heat-carrier-leak",)
+    assert mapping.rule_for_item("heat-carrier-leak") is None
+    assert "3.18 heat-carrier-leak" in caplog.text and "mapped to nothing" in caplog.text
+
+
+def test_an_entry_naming_another_item_than_its_code_is_refused(tmp_path):
+    # the naive edit after a renumbering: the codes moved, the entry still means the old item
+    text = GOOD.replace("{job_type: NO_WATER", "{item: no-water-network, job_type: NO_WATER")
+    with pytest.raises(ConfigError, match=r"job_types\['3.1'\]: in classifier 2021-329 this code is 3.1 "
+                                          r"no-cold-water-building .* but the entry is for item no-water-network"
+                                          r".*gateway mapping upgrade demo"):
+        load_mapping(_write(tmp_path, text), utility_statuses=STATUSES)
+    fine = GOOD.replace("{job_type: NO_WATER", "{item: no-cold-water-building, job_type: NO_WATER")
+    assert load_mapping(_write(tmp_path, fine), utility_statuses=STATUSES).codes == {"3.1": "no-cold-water-building"}
+
+
+def test_unknown_keys_are_refused_naming_them(tmp_path):
+    with pytest.raises(ConfigError, match=r"outage_service: not a known key"):
+        load_mapping(_write(tmp_path, GOOD + "outage_service: {}\n"), utility_statuses=STATUSES)
+    with pytest.raises(ConfigError, match=r"job_types\['3.1'\].prio: not a known key"):
+        load_mapping(_write(tmp_path, GOOD.replace("priority: urgent", "priority: urgent, prio: 1")),
+                     utility_statuses=STATUSES)
 
 
 def test_a_mapping_written_for_the_2020_codes_stays_on_the_same_items_after_renumbering(tmp_path):
@@ -76,4 +99,16 @@ def test_every_shipped_mapping_is_valid():
     registry = load_registry()
     assert registry, "no connectors registered"
     for manifest in registry.values():
-        assert load_manifest_mapping(manifest).provider == manifest.name
+        mapping = load_manifest_mapping(manifest)
+        assert mapping.provider == manifest.name
+        assert mapping.unmapped == (), f"{manifest.name} serves items its mapping lacks: {mapping.unmapped}"
+
+
+def test_every_shipped_mapping_entry_names_its_item():
+    """So a renumbering edited by hand is caught on load (see the test above), not at the utility."""
+    from gateway.mapping import read_mapping_file
+    from gateway.registry import load_registry
+
+    for manifest in load_registry().values():
+        spec = read_mapping_file(manifest.mapping_file)
+        assert all(entry.item for entry in spec.job_types.values()), manifest.mapping_file

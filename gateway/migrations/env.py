@@ -28,6 +28,8 @@ def run_migrations_online() -> None:
             context.run_migrations()
             if _at_head():
                 _apply_classifier_changes(connection)
+        if connection.in_transaction():  # SQLite: alembic commits per migration, not what runs after them
+            connection.commit()
 
 
 def _at_head() -> bool:
