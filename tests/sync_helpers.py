@@ -12,7 +12,7 @@ from gateway.connections import ConnectionConfig
 from gateway.db import utcnow
 from gateway.demo_data import register_request
 from gateway.mapping import load_mapping
-from gateway.models import Dispatch, Executor, Request
+from gateway.models import ClassifierItem, Dispatch, Executor, Request
 from gateway.reference_data import items_by_code
 from gateway.registry import Manifest
 from gateway.sync.context import SyncContext
@@ -40,10 +40,13 @@ def fake_context(sessions: sessionmaker[Session], utility: FakeUtility | None = 
     return SyncContext(manifest=manifest, mapping=mapping, connector=connector, sessions=sessions, **options)
 
 
-def register(sessions: sessionmaker[Session], code: str = "3.1", *, street: str = "вул. Соборності",
+def register(sessions: sessionmaker[Session], code: str = "no-cold-water-building", *, street: str = "вул. Соборності",
              house: str = "14", at: datetime | None = None, executor: str = "fake_exec", **kw) -> str:
+    """Register a request for an item, by its key (stable across classifier versions) or by its code in
+    the current version."""
     with sessions() as session, session.begin():
-        item = items_by_code(session)[code]
+        item = items_by_code(session).get(code) or session.scalars(
+            select(ClassifierItem).where(ClassifierItem.key == code)).one()
         request = register_request(session, item=item, street=street, house=house, description=f"тест {code}",
                                    registered_at=at or utcnow(), executor_id=executor, **kw)
         return request.number

@@ -99,9 +99,9 @@ def test_request_inside_an_active_outage_joins_it_instead_of_becoming_a_job(sess
     utility = FakeUtility(works=[_notice()])
     ctx = fake_context(sessions, utility)
     run_step(ctx, "pull_planned_works")
-    inside = register(sessions, "3.1", street="вулиця СОБОРНОСТІ", house="14а")
-    other_side = register(sessions, "3.1", street="вул. Соборності", house="15")
-    other_service = register(sessions, "3.5", street="вул. Соборності", house="16")
+    inside = register(sessions, "no-cold-water-building", street="вулиця СОБОРНОСТІ", house="14а")
+    other_side = register(sessions, "no-cold-water-building", street="вул. Соборності", house="15")
+    other_service = register(sessions, "leak-underground", street="вул. Соборності", house="16")
     counts = run_step(ctx, "push_jobs")
     assert counts["linked"] == 1
     assert {d.reference for d in utility.jobs.values()} == {other_side, other_service}
@@ -121,7 +121,7 @@ def test_cancelled_outage_sends_its_linked_requests_on_as_jobs(sessions):
     utility = FakeUtility(works=[_notice()])
     ctx = fake_context(sessions, utility)
     run_step(ctx, "pull_planned_works")
-    number = register(sessions, "3.1", street="вул. Соборності", house="20")
+    number = register(sessions, "no-cold-water-building", street="вул. Соборності", house="20")
     run_step(ctx, "push_jobs")
     assert utility.create_calls == 0
     utility.works = [_notice(revision=2, cancelled=True)]
@@ -134,7 +134,7 @@ def test_outage_that_started_after_the_request_does_not_swallow_it(sessions):
     utility = FakeUtility(works=[_notice(starts_at=utcnow() + timedelta(hours=2))])
     ctx = fake_context(sessions, utility)
     run_step(ctx, "pull_planned_works")
-    number = register(sessions, "3.1", street="вул. Соборності", house="14")
+    number = register(sessions, "no-cold-water-building", street="вул. Соборності", house="14")
     run_step(ctx, "push_jobs")
     assert [d.reference for d in utility.jobs.values()] == [number]
 
@@ -143,11 +143,11 @@ def test_repeat_request_at_the_same_address_joins_the_open_job_and_follows_it(se
     utility = FakeUtility()
     ctx = fake_context(sessions, utility)
     now = utcnow()
-    first = register(sessions, "3.5", street="просп. Металургів", house="9а", at=now - timedelta(hours=3))
+    first = register(sessions, "leak-underground", street="просп. Металургів", house="9а", at=now - timedelta(hours=3))
     run_step(ctx, "push_jobs")
-    repeat = register(sessions, "3.5", street="Металургів", house="9 А", at=now)
-    other_house = register(sessions, "3.5", street="просп. Металургів", house="11", at=now)
-    other_item = register(sessions, "3.2", street="просп. Металургів", house="9а", at=now)
+    repeat = register(sessions, "leak-underground", street="Металургів", house="9 А", at=now)
+    other_house = register(sessions, "leak-underground", street="просп. Металургів", house="11", at=now)
+    other_item = register(sessions, "no-water-network", street="просп. Металургів", house="9а", at=now)
     counts = run_step(ctx, "push_jobs")
     assert counts["linked"] == 1
     assert sorted(d.reference for d in utility.jobs.values()) == sorted([first, other_house, other_item])
@@ -165,9 +165,10 @@ def test_repeat_request_after_the_window_makes_a_new_job(sessions):
     utility = FakeUtility()
     ctx = fake_context(sessions, utility)
     now = utcnow()
-    first = register(sessions, "3.5", street="вул. Кобилянського", house="120", at=now - timedelta(hours=49))
+    first = register(sessions, "leak-underground", street="вул. Кобилянського", house="120",
+                     at=now - timedelta(hours=49))
     run_step(ctx, "push_jobs")
-    later = register(sessions, "3.5", street="вул. Кобилянського", house="120", at=now)
+    later = register(sessions, "leak-underground", street="вул. Кобилянського", house="120", at=now)
     run_step(ctx, "push_jobs")
     assert sorted(d.reference for d in utility.jobs.values()) == sorted([first, later])
 
@@ -178,7 +179,7 @@ def test_a_linked_request_reopened_after_the_works_goes_to_the_utility_as_its_ow
     utility = FakeUtility(works=[_notice()])
     ctx = fake_context(sessions, utility)
     run_step(ctx, "pull_planned_works")
-    number = register(sessions, "3.1", street="вул. Соборності", house="14")
+    number = register(sessions, "no-cold-water-building", street="вул. Соборності", house="14")
     run_step(ctx, "push_jobs")
     utility.works = [_notice(revision=2, ends_at=utcnow() - timedelta(minutes=1))]
     run_step(ctx, "pull_planned_works")

@@ -6,6 +6,7 @@ import json
 
 from sqlalchemy import select
 
+from gateway.classifier import default_classifier
 from gateway.cli import main
 from gateway.errors import PermanentError
 from gateway.models import DeadLetter, Dispatch, Request
@@ -120,7 +121,8 @@ def test_exports_from_the_database_parse_back_and_carry_no_resident_data(databas
     run_step(ctx, "push_jobs")
     assert main(["--database", database_url, "export", "requests-open311"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["service_request_id"] == number and row["service_code"] == "3.1"
+    code = default_classifier().current.by_key("no-cold-water-building").code
+    assert row["service_request_id"] == number and row["service_code"] == code
     assert row["status_notes"] == "Тестова служба: job J1" and "380671234567" not in json.dumps(row)
     assert main(["--database", database_url, "export", "announcements", "--format", "ical"]) == 0
     (event,) = icalendar.Calendar.from_ical(capsys.readouterr().out).walk("VEVENT")

@@ -259,7 +259,7 @@ def test_open311_services_from_the_classifier():
     services = open311_services(version)
     assert len(services) == len(version.items)
     by_code = {s["service_code"]: s for s in services}
-    leak = by_code["3.18"]
+    leak = by_code[version.by_key("heat-carrier-leak").code]
     assert leak["service_name"] == "витік теплоносія на тепломережі"
     assert leak["group"] == version.sections["3"]
     assert leak["type"] == "realtime" and leak["metadata"] is False
