@@ -3,8 +3,8 @@
 An item's ``key`` is its identity across versions; its ``code`` belongs to one version. Requests and
 mappings attach to items, so a renumbering (in 2021, 3.18–3.27 became 3.19–3.28) moves no request.
 
-A change of the classifier is data: one YAML file in ``gateway/data/classifier_changes/`` (see the
-README there), found by looking in the folder and chained by its ``based_on``; nothing lists the
+A change of the classifier is data: one YAML file in ``gateway/data/classifier_changes/`` (see
+docs/classifier-changes.md), found by looking in the folder and chained by its ``based_on``; nothing lists the
 files in code, and one generic migration step (gateway.migrations.classifier_step) applies any of them.
 """
 

@@ -5,6 +5,7 @@ real Kryvyi Rih streets, with Ukrainian descriptions. Seeded, so a demo or a tes
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -88,8 +89,10 @@ def register_request(
 
 
 def generate(session: Session, count: int, *, now: datetime, seed: int = 1520,
-             spread: timedelta = timedelta(hours=6)) -> list[Request]:
-    """``count`` requests registered over the ``spread`` before ``now``."""
+             spread: timedelta = timedelta(hours=6),
+             on_registered: Callable[[int], None] | None = None) -> list[Request]:
+    """``count`` requests registered over the ``spread`` before ``now``; ``on_registered(1)`` after
+    each (a progress bar)."""
     rng = random.Random(seed)
     by_section: dict[str, list[ClassifierItem]] = {}
     for item in items_by_code(session).values():
@@ -112,4 +115,6 @@ def generate(session: Session, count: int, *, now: datetime, seed: int = 1520,
                 contact_phone=f"+38067{rng.randint(0, 9_999_999):07d}",
             )
         )
+        if on_registered:
+            on_registered(1)
     return created

@@ -19,7 +19,7 @@ from gateway.statuses import RequestStatus
 
 def announcement_views(session: Session, now: datetime) -> list[AnnouncementView]:
     titles = dict(session.execute(select(Executor.integration, Executor.name_uk)
-                                  .where(Executor.integration.is_not(None))).tuples().all())
+                                  .where(Executor.integration.is_not(None))).all())
     return [
         AnnouncementView(a.provider, titles.get(a.provider, a.provider), a.notice_id, a.revision, a.kind, a.service,
                          a.title_uk, a.body_uk, a.structured, a.starts_at, a.ends_at, a.state, a.updated_at)
@@ -28,7 +28,7 @@ def announcement_views(session: Session, now: datetime) -> list[AnnouncementView
 
 
 def request_views(session: Session, limit: int = 1000) -> list[RequestView]:
-    sections = dict(session.execute(select(ClassifierSection.code, ClassifierSection.name_uk)).tuples().all())
+    sections = dict(session.execute(select(ClassifierSection.code, ClassifierSection.name_uk)).all())
     codes = {item.id: code for code, item in items_by_code(session).items()}
     requests = session.scalars(select(Request).order_by(Request.registered_at.desc()).limit(limit)).all()
     notes: dict[int, str | None] = {}  # the latest status note of each request, in one query

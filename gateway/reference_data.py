@@ -70,7 +70,7 @@ def items_by_code(session: Session, version: str | None = None) -> dict[str, Cla
     rows = session.execute(
         select(ClassifierCode.code, ClassifierItem).join(ClassifierItem).where(ClassifierCode.version_id == version)
     )
-    return {code: item for code, item in rows.tuples()}
+    return {code: item for code, item in rows}
 
 
 def code_of(session: Session, item_id: int, version: str | None = None) -> str:

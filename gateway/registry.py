@@ -6,11 +6,13 @@ pydantic model: a wrong or misspelt key is refused naming the file and the key.
 from __future__ import annotations
 
 import importlib
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from gateway.connector import Connector, Timeouts
 from gateway.errors import ConfigError
@@ -39,10 +41,10 @@ def _load_object(path: str, where: str) -> object:
         raise ConfigError(f"{where}: cannot load {path!r} ({exc})") from None
 
 
-class Manifest(BaseModel):
-    """What a utility's connector declares about itself (the Singer/Airbyte "spec")."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+@dataclass(frozen=True)
+class Manifest:
+    """What a utility's connector declares about itself (the Singer/Airbyte "spec"). A pydantic
+    dataclass: built from a checked ManifestFile, still validated when code builds or replaces one."""
 
     name: str
     title: str
@@ -58,7 +60,7 @@ class Manifest(BaseModel):
     tags: tuple[str, ...] = ()
     streams: tuple[str, ...] = STREAMS
     batch_size: int = 50
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = field(default_factory=Timeouts)
     planned_works_horizon_days: int = 30
 
     @property

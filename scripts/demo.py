@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,10 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 os.environ["GATEWAY_DATABASE_URL"] = f"sqlite:///{DB_PATH}"
 sys.path.insert(0, str(ROOT))
+# Third party, nothing of ours: Airflow's in-process execution API imports svcs, whose FastAPI
+# integration imports fastapi.testclient, which starlette now warns about (httpx -> httpx2).
+warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated",
+                        module=r"fastapi\.testclient")
 
 from sqlalchemy import func, select  # noqa: E402
 
@@ -151,12 +156,12 @@ def report(registry, simulators, sessions) -> None:
     with sessions() as session:
         for name in registry:
             dispatches = dict(session.execute(select(Dispatch.state, func.count()).where(Dispatch.provider == name)
-                                              .group_by(Dispatch.state)).tuples().all())
+                                              .group_by(Dispatch.state)).all())
             statuses_back = session.scalar(select(func.count()).select_from(RequestHistory).where(
                 RequestHistory.actor == f"sync:{name}", RequestHistory.field == "status",
                 RequestHistory.old_value != RequestStatus.REGISTERED))
             anns = dict(session.execute(select(Announcement.state, func.count()).where(Announcement.provider == name)
-                                        .group_by(Announcement.state)).tuples().all())
+                                        .group_by(Announcement.state)).all())
             revised = session.scalar(select(func.count()).select_from(Announcement).where(
                 Announcement.provider == name, Announcement.revision > 1))
             letters = session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.provider == name))

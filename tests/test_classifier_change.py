@@ -214,3 +214,28 @@ def test_change_files_are_found_not_listed(tmp_path):
         'code: "4.3"', "code: 4.3"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"b.yaml: insert\[0\].code: Input should be a valid string"):
         classifier_module.load_classifier(change_dirs=(folder,))
+
+
+def test_once_the_mapping_has_the_item_its_dead_letters_are_replayed_in_bulk(database_url, sessions, capsys,
+                                                                               monkeypatch):
+    """`gateway dlq retry --all --provider X`: every open dead letter of one utility back into the sync;
+    one the sync cannot take back (from the utility's feed) is left open with its reason."""
+    from gateway.sync.bookkeeping import record_dead_letter
+    from tests.sync_helpers import fake_context, register
+
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    ctx = fake_context(sessions)
+    numbers = [register(sessions, "container-not-emptied", house=str(h)) for h in range(1, 6)]  # unmapped
+    mapped = register(sessions, house="99")
+    assert run_step(ctx, "push_jobs")["unmapped"] == 5
+    with sessions.begin() as session:
+        record_dead_letter(session, provider="fakeutil", stream="status_changes", item_key="J9", payload={},
+                           error_class="permanent", message="unknown status", now=utcnow())
+    assert main(["--database", database_url, "dlq", "retry", "--all", "--provider", "fakeutil"]) == 0
+    out = capsys.readouterr().out
+    assert "fakeutil: 5 of 6 open dead letters queued again" in out and "came from the utility's feed" in out
+    with sessions() as session:
+        state = dict(session.execute(sa.select(Request.number, Dispatch.state).join(Dispatch.request)).all())
+        assert {state[n] for n in numbers} == {"pending"} and state[mapped] == "sent"
+        assert session.scalar(sa.select(sa.func.count()).where(DeadLetter.state == "open")) == 1
+    assert main(["--database", database_url, "dlq", "retry", "--all"]) == 2  # --all names its utility

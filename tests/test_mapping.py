@@ -112,3 +112,24 @@ def test_every_shipped_mapping_entry_names_its_item():
     for manifest in load_registry().values():
         spec = read_mapping_file(manifest.mapping_file)
         assert all(entry.item for entry in spec.job_types.values()), manifest.mapping_file
+
+
+def test_a_broken_manifest_is_refused_naming_the_file_and_every_key_at_fault(tmp_path):
+    from gateway.registry import CONNECTORS_DIR, load_manifest
+
+    folder = tmp_path / "vodokanal"
+    folder.mkdir()
+    path = folder / "manifest.yaml"
+    text = (CONNECTORS_DIR / "vodokanal" / "manifest.yaml").read_text(encoding="utf-8")
+    path.write_text(text.replace("batch_size:", "batch_sise:") + "streams: [jobs, notices]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_manifest(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ")
+    assert "streams[1]: Input should be 'planned_works', 'jobs', 'status_changes' or 'updates', not 'notices'" \
+        in message
+    assert "batch_sise: not a known key (a typo?)" in message
+    path.write_text(text.replace("conn_id: vodokanal_api", "conn_id: [vodokanal_api]"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"manifest.yaml: conn_id: Input should be a valid string"):
+        load_manifest(path)
+    assert load_manifest(CONNECTORS_DIR / "vodokanal" / "manifest.yaml").timeouts.read == 15

@@ -40,10 +40,11 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same requests)")] = 1520,
 ) -> None:
     """Register realistic demo requests on real Kryvyi Rih streets, in the city's proportions."""
+    from gateway.cli.progress import progress_bar
     from gateway.demo_data import generate
 
-    with sessions().begin() as session:
-        created = generate(session, count, now=utcnow(), seed=seed)
+    with sessions().begin() as session, progress_bar("registering requests", count) as advance:
+        created = generate(session, count, now=utcnow(), seed=seed, on_registered=advance)
     console().print(f"registered {len(created)} requests")
 
 
