@@ -244,3 +244,14 @@ def load_mapping(
 def served_items(classifier: Classifier, executor: str) -> list[ClassifierItem]:
     """The current classifier's items whose default executor is ``executor``."""
     return [i for i in classifier.current.items if i.executor == executor]
+
+
+def unmapped_items(mapping_file: Path, executor: str, classifier: Classifier | None = None) -> list[ClassifierItem]:
+    """Items of the current classifier the utility serves that its mapping file has no entry for (for
+    `gateway status` and `gateway connector check`; reads the file only, imports no connector)."""
+    classifier = classifier or default_classifier()
+    spec = read_mapping_file(mapping_file)
+    version = classifier.version(spec.classifier_version)
+    mapped = {entry.item or (item.key if (item := version.by_code(code)) else code)
+              for code, entry in spec.job_types.items()}
+    return [i for i in served_items(classifier, executor) if i.key not in mapped]

@@ -25,7 +25,7 @@ from gateway.cli import main
 from gateway.db import make_engine, session_factory, upgrade, utcnow
 from gateway.demo_data import register_request
 from gateway.errors import ConfigError
-from gateway.mapping import load_mapping, served_items
+from gateway.mapping import load_mapping, served_items, unmapped_items
 from gateway.mapping_upgrade import plan_upgrade, write_upgrade
 from gateway.models import ClassifierItem, DeadLetter, Dispatch, Request
 from gateway.reference_data import code_of, current_version, items_by_code
@@ -181,6 +181,7 @@ def test_an_unmapped_new_item_dead_letters_its_requests_while_the_rest_of_the_sy
     ctx = context(ECO, sim, engine)
     try:
         assert ctx.mapping.unmapped == ("hazardous-household-waste",)
+        assert [i.code for i in unmapped_items(ECO.mapping_file, ECO.executor)] == ["4.3"]  # for status
         counts = {step: run_step(ctx, step) for step in ECO.steps}  # none raises
         with sessions() as session:
             state = dict(session.execute(sa.select(Request.number, Dispatch.state).join(Dispatch.request)).all())

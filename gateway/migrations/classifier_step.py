@@ -66,6 +66,10 @@ def apply_classifier_versions(bind: Connection, classifier: Classifier, up_to: s
 def revert_classifier_version(bind: Connection, classifier: Classifier, version_id: str) -> None:
     """Take the newest version out again; refused while any request uses an item it introduced."""
     version = classifier.version(version_id)
+    chain = [v.version for v in classifier.versions]
+    newer = set(chain[chain.index(version_id) + 1:]) & set(bind.execute(sa.select(versions.c.id)).scalars())
+    if newer:
+        raise RuntimeError(f"classifier {', '.join(sorted(newer))} builds on {version_id}; take it out first")
     introduced = sa.select(items.c.id).where(items.c.introduced_in == version_id)
     in_use = bind.execute(sa.text("SELECT 1 FROM requests WHERE classifier_item_id IN (SELECT id FROM "
                                   "classifier_items WHERE introduced_in = :v) LIMIT 1"), {"v": version_id}).first()
