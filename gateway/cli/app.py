@@ -49,8 +49,13 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at DEBUG")] = False,
 ) -> None:
     OPTIONS.database = database
+    root = logging.getLogger()
+    if root.handlers:  # already configured (inside Airflow, or a test): only honour --verbose
+        if verbose:
+            root.setLevel(logging.DEBUG)
+        return
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def database() -> str | None:
