@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -198,11 +199,15 @@ class Api:
             time.sleep(1)
 
     def trigger(self, dag_id: str) -> str:
+        """Unpause the DAG and queue a manual run. Unpausing also creates the latest scheduled run; the
+        scheduler starts queued runs in order of run_after (max_active_runs=1), so the manual run says
+        it was due an hour ago and goes first."""
+        due = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        reply = self.http.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
+                               json={"logical_date": None, "run_after": due}, timeout=30)
+        reply.raise_for_status()
         self.http.patch(f"{self.base}/api/v2/dags/{dag_id}", json={"is_paused": False},
                         timeout=30).raise_for_status()
-        reply = self.http.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None},
-                               timeout=30)
-        reply.raise_for_status()
         return reply.json()["dag_run_id"]
 
     def wait_for_run(self, dag_id: str, run_id: str, processes: dict[str, subprocess.Popen],

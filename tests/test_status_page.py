@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.errors import PermanentError
+from gateway.errors import PermanentError, RetriableError
 from gateway.sync.engine import run_step
 from tests.fakes import FakeUtility
 from tests.file_modules import load_file
@@ -65,11 +65,19 @@ def test_page_json_and_metrics_over_http_carry_counts_but_no_resident_data(sessi
     utility.failures_by_reference[refused] = PermanentError("422: address.house must not be empty")
     run_step(ctx, "push_jobs")
 
+    def down(cursor, limit):
+        raise RetriableError("502 from upstream while reading вул. Приватна, 7")
+
+    ctx.connector.fetch_changes = down
+    with pytest.raises(RetriableError):
+        run_step(ctx, "pull_status_changes")  # a failing step: its error text is kept in gw_sync_runs only
+
     status = requests.get(served + "status.json", timeout=30)
     assert status.status_code == 200 and status.headers["content-type"].startswith("application/json")
     body = status.json()
     (row,) = [u for u in body["utilities"] if u["utility"] == "fakeutil"]
     assert body["needs_person"] is True and row["dead_letters"] == 1 and row["pending"] == 0
+    assert any("pull_status_changes keeps failing (RetriableError" in r for r in row["reasons"])
 
     metrics = requests.get(served + "metrics", timeout=30)
     assert metrics.headers["content-type"].startswith("text/plain")

@@ -52,7 +52,8 @@ def status(
         sys.stdout.write(json.dumps({"at": now.isoformat(), "needs_person": attention,
                                      "utilities": [r.as_json() for r in rows]}, ensure_ascii=False, indent=2) + "\n")
         return NEEDS_PERSON_EXIT if attention else 0
-    print_table([(r.utility, r.pending, _ago(r.oldest_pending_age_s), _since(now, r.last_good_push),
+    print_table([(r.utility, r.pending, "-" if r.oldest_pending_age_s is None else _ago(r.oldest_pending_age_s),
+                  _since(now, r.last_good_push),
                   _since(now, r.last_good_pull), _ago(r.status_lag_s), r.failures_24h, r.dead_letters,
                   r.unmapped, r.breaker, "NEEDS A PERSON" if r.needs_person else "ok") for r in rows],
                 ["utility", "pending", "oldest pending", "last good push", "last good pull", "status lag",
