@@ -271,6 +271,10 @@ def main() -> int:
     from gateway.demo_data import generate
     from gateway.registry import load_registry
 
+    # Ctrl-C, and a plain `kill`, stop everything: both end in the KeyboardInterrupt below. (A shell
+    # starting this in the background would otherwise leave SIGINT ignored.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     home = ROOT / ".airflow"
     home.mkdir(exist_ok=True)
     registry = load_registry()
