@@ -10,19 +10,23 @@ or an error text. Links are relative: the page works under any prefix and behind
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from html import escape
 from threading import Lock
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from gateway.db import make_engine, session_factory, utcnow
+from gateway.errors import ConfigError
 from gateway.metrics import CONTENT_TYPE, render
 from gateway.registry import load_registry
 from gateway.status import UtilityStatus, utility_status
 
+log = logging.getLogger(__name__)
 HEADERS = ("Постачальник", "Очікують", "Найстаріша", "Остання передача", "Останнє отримання",
            "Затримка статусів", "Збоїв за 24 год", "Відкладені", "Без відповідності", "Запобіжник", "Стан")
 
@@ -86,6 +90,15 @@ def create_app(database_url: Callable[[], str | None]) -> FastAPI:
     GATEWAY_DATABASE_URL environment variable)."""
     database = _Database(database_url)
     app = FastAPI(title="Contact centre 1520 gateway status", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(ProgrammingError)
+    @app.exception_handler(ConfigError)
+    def unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # 503: Prometheus records a failed scrape (up == 0); the reason stays in the server's log,
+        # since a database error can name hosts and users
+        log.warning("status page: contact-centre database unavailable (%s)", type(exc).__name__)
+        return JSONResponse({"error": "the contact-centre database is unavailable"}, status_code=503)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,17 +25,12 @@ from tests.sync_helpers import fake_context, register
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def served(database_url, monkeypatch) -> Iterator[str]:
-    """The plugin's app, as Airflow mounts it, on an ephemeral loopback port; yields the page's URL."""
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
-    plugin = load_file(ROOT / "plugins" / "gateway_status.py", "gateway_status_plugin").GatewayStatusPlugin
-    (entry,) = plugin.fastapi_apps
-    root = FastAPI()
-    root.mount(entry["url_prefix"], entry["app"])
+@contextmanager
+def _serve(app: FastAPI) -> Iterator[str]:
+    """``app`` on an ephemeral loopback port, by uvicorn in a thread; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(root, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
@@ -43,11 +39,23 @@ def served(database_url, monkeypatch) -> Iterator[str]:
         time.sleep(0.05)
     try:
         host, port = sock.getsockname()
-        yield f"http://{host}:{port}{entry['url_prefix']}/"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture
+def served(database_url, monkeypatch) -> Iterator[str]:
+    """The plugin's app mounted under its url_prefix, as Airflow's API server mounts it; yields the page's URL."""
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
+    plugin = load_file(ROOT / "plugins" / "gateway_status.py", "gateway_status_plugin").GatewayStatusPlugin
+    (entry,) = plugin.fastapi_apps
+    root = FastAPI()
+    root.mount(entry["url_prefix"], entry["app"])
+    with _serve(root) as base:
+        yield f"{base}{entry['url_prefix']}/"
 
 
 def test_the_plugin_declares_a_nav_view_onto_its_own_app():
@@ -91,3 +99,13 @@ def test_page_json_and_metrics_over_http_carry_counts_but_no_resident_data(sessi
     for answer in (status.text, metrics.text, page.text):
         assert refused not in answer and "380671234567" not in answer and "Приватна" not in answer
         assert "address.house" not in answer  # a utility's error text stays in the CLI and the logs
+
+
+def test_an_unreachable_database_is_a_503_without_details(tmp_path):
+    from gateway.status_page import create_app
+
+    with _serve(create_app(lambda: f"sqlite:///{tmp_path}/no/such/dir/secret-host.db")) as base:
+        replies = [requests.get(base + path, timeout=30) for path in ("/", "/status.json", "/metrics")]
+    for reply in replies:
+        assert reply.status_code == 503 and reply.json() == {"error": "the contact-centre database is unavailable"}
+        assert "secret-host" not in reply.text
