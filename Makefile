@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 CHAOS_FAULTS ?= 1000
 CHAOS_SEED ?= 1520
 
-.PHONY: install test lint demo chaos clean
+.PHONY: install test lint demo chaos airflow clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 # lost, zero duplicated). A small run of the same script is part of `make test`.
 chaos: install
 	$(BIN)/python scripts/chaos.py --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED)
+
+# A real Airflow on this machine (scheduler, dag-processor, triggerer, api-server; LocalExecutor and
+# PostgreSQL) with the simulators, for a person to open the UI: prints the URL and the login.
+airflow: install
+	$(BIN)/python scripts/airflow_local.py
 
 clean:
 	rm -rf .demo .test-state .chaos .pytest_cache

@@ -27,8 +27,11 @@ def database_url(url: str | None = None) -> str:
     url = url or os.environ.get(DATABASE_URL_ENV)
     if not url:
         raise ConfigError(f"no contact-centre database: set {DATABASE_URL_ENV} (e.g. sqlite:///.demo/contact_centre.db)")
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    # Airflow's Connection.get_uri() writes the conn_type "postgres" as postgres://, which SQLAlchemy
+    # no longer knows; both spellings get the psycopg 3 driver the gateway ships with.
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
     return url
 
 

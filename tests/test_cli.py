@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from gateway.classifier import default_classifier
 from gateway.cli import main
-from gateway.errors import PermanentError
-from gateway.models import DeadLetter, Dispatch, Request
+from gateway.errors import PermanentError, RetriableError
+from gateway.models import DeadLetter, Dispatch, Request, SyncRun
 from gateway.sync import states
 from gateway.sync.engine import run_step
+from gateway.sync.push import enqueue_new_requests
 from tests.fakes import FakeUtility
 from tests.sync_helpers import dispatch_of, fake_context, register
 
@@ -66,19 +70,115 @@ def test_dlq_list_show_retry_discard(database_url, sessions, capsys):
     assert main(["--database", database_url, "dlq", "show", "999999"]) == 2
 
 
-def test_status_shows_pending_and_dead_lettered(database_url, sessions, capsys):
-    _, number, _ = _dead_letter(sessions)
-    register(sessions, house="99")
-    from collections import Counter
+def _known_work(sessions) -> dict[str, str]:
+    """fakeutil with one request pushed and its status pulled (good runs), then: one request refused
+    for good (a dead letter), one on an item the mapping does not serve, one still pending, and the
+    status pull failing three times in a row (the breaker opens)."""
+    utility = FakeUtility()
+    ctx = fake_context(sessions, utility)
+    register(sessions, house="1")
+    run_step(ctx, "push_jobs")
+    run_step(ctx, "pull_status_changes")
+    refused = register(sessions, house="2", contact_phone="+380671234567")
+    utility.failures_by_reference[refused] = PermanentError("422: address.house must not be empty")
+    unmapped = register(sessions, "3.3", house="3")  # 3.3 is not in tests/data/fake_mapping.yaml
+    run_step(ctx, "push_jobs")
+    pending = register(sessions, house="4")
+    enqueue_new_requests(ctx, Counter())
 
-    from gateway.sync.push import enqueue_new_requests
+    def down(cursor, limit):
+        raise RetriableError("connection refused")
 
-    enqueue_new_requests(fake_context(sessions), Counter())
+    ctx.connector.fetch_changes = down
+    for _ in range(3):
+        with pytest.raises(RetriableError):
+            run_step(ctx, "pull_status_changes")
+    assert run_step(ctx, "pull_status_changes") == {"circuit_open": 1}  # skipped: not a good pull
+    return {"refused": refused, "unmapped": unmapped, "pending": pending}
+
+
+def _status_json(database_url, capsys) -> tuple[int, dict]:
+    code = main(["--database", database_url, "status", "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_status_is_quiet_and_exits_0_while_the_gateway_copes(database_url, sessions, capsys):
+    ctx = fake_context(sessions, FakeUtility())
+    register(sessions)
+    run_step(ctx, "push_jobs")
+    run_step(ctx, "pull_status_changes")
+    code, body = _status_json(database_url, capsys)
+    assert code == 0 and body["needs_person"] is False
+    row = next(u for u in body["utilities"] if u["utility"] == "fakeutil")
+    assert row["pending"] == 0 and row["dead_letters"] == 0 and row["breaker"] == "closed"
+    assert row["last_good_push"] and row["last_good_pull"] and row["status_lag_s"] < 600
+    assert {u["utility"] for u in body["utilities"]} >= {"fakeutil", "vodokanal", "teplotsentral", "ecospectrans"}
     assert main(["--database", database_url, "status"]) == 0
-    out = capsys.readouterr().out
-    assert "fakeutil" in out and "pending" in out and "dead" in out and number in out
+    assert "no open dead letters" in capsys.readouterr().out
+
+
+def test_status_counts_pending_failed_and_dead_lettered_work_and_asks_for_a_person(database_url, sessions, capsys):
+    work = _known_work(sessions)
+    code, body = _status_json(database_url, capsys)
+    assert code == 1 and body["needs_person"] is True
+    row = next(u for u in body["utilities"] if u["utility"] == "fakeutil")
+    assert row["pending"] == 1
+    assert row["dead_letters"] == 2 and row["unmapped"] == 1
+    assert row["failures_24h"] == 3 and row["breaker"] == "open"
     with sessions() as session:
-        assert {d.state for d in session.scalars(select(Dispatch))} == {"pending", "dead"}
+        good_pull = session.scalars(select(SyncRun.finished_at).where(
+            SyncRun.step == "pull_status_changes", SyncRun.outcome == "ok").order_by(SyncRun.id)).first()
+    assert row["last_good_pull"] == good_pull.isoformat()  # the run the open breaker skipped does not count
+    reasons = " | ".join(row["reasons"])
+    assert "2 open dead letter(s)" in reasons and "mapping does not serve" in reasons and "breaker open" in reasons
+    assert "+380671234567" not in json.dumps(body)
+    others = [u for u in body["utilities"] if u["utility"] != "fakeutil"]
+    assert others and not any(u["needs_person"] for u in others)
+
+    assert main(["--database", database_url, "status"]) == 1
+    out = capsys.readouterr().out
+    assert "NEEDS A PERSON" in out and work["refused"] in out and work["unmapped"] in out
+    assert "fakeutil: circuit breaker open" in out
+
+
+def test_status_calls_a_request_stale_after_three_schedules(database_url, sessions, capsys):
+    from gateway.db import utcnow
+
+    ctx = fake_context(sessions, FakeUtility())
+    register(sessions)
+    enqueue_new_requests(ctx, Counter())
+    code, body = _status_json(database_url, capsys)
+    row = next(u for u in body["utilities"] if u["utility"] == "fakeutil")
+    assert code == 0 and row["pending"] == 1 and row["stale_after_s"] == 1800  # 3 x the default 10 min
+    with sessions.begin() as session:
+        session.execute(update(Dispatch).values(created_at=utcnow() - timedelta(minutes=31)))
+    code, body = _status_json(database_url, capsys)
+    row = next(u for u in body["utilities"] if u["utility"] == "fakeutil")
+    assert code == 1 and row["oldest_pending_age_s"] > 1800
+    assert any("has waited 31 min" in r for r in row["reasons"])
+
+
+def test_metrics_expose_the_same_figures_in_prometheus_format(database_url, sessions, capsys):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _known_work(sessions)
+    assert main(["--database", database_url, "metrics"]) == 0
+    families = {f.name: f for f in text_string_to_metric_families(capsys.readouterr().out)}
+
+    def value(name, utility="fakeutil", **labels):
+        family = families[name]
+        (sample,) = [s for s in family.samples if s.labels.get("utility") == utility
+                     and all(s.labels.get(k) == v for k, v in labels.items())]
+        return sample.value
+
+    assert value("gateway_pending_requests") == 1
+    assert value("gateway_dead_letters_open") == 2 and value("gateway_unmapped_requests") == 1
+    assert value("gateway_sync_failures_24h") == 3 and value("gateway_needs_person") == 1
+    assert value("gateway_circuit_breaker_state", gateway_circuit_breaker_state="open") == 1
+    assert value("gateway_circuit_breaker_state", gateway_circuit_breaker_state="closed") == 0
+    assert value("gateway_last_good_push_timestamp_seconds") > 1.7e9
+    assert value("gateway_pending_requests", utility="vodokanal") == 0
+    assert value("gateway_needs_person", utility="vodokanal") == 0
 
 
 def test_registry_lists_every_connector(capsys):
@@ -136,7 +236,8 @@ def test_help_lists_every_command_group_through_typers_runner():
 
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("db", "load", "demo-data", "sync", "status", "dlq", "late-notices", "registry", "export"):
+    for command in ("db", "load", "demo-data", "sync", "status", "metrics", "dlq", "late-notices", "registry",
+                    "export"):
         assert command in result.output
 
 

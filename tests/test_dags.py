@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from gateway.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,10 @@ PARSE_WITH_SOCKETS_BLOCKED = textwrap.dedent(
             "owners": sorted({t.owner for t in dag.tasks}),
             "pools": sorted({t.pool for t in dag.tasks}),
             "retries": sorted({t.retries for t in dag.tasks if t.task_id != "report"}),
+            "attempt_seconds": {t.task_id: [t.retries, t.retry_delay.total_seconds(),
+                                            t.execution_timeout.total_seconds()] for t in dag.tasks},
+            "dagrun_timeout": dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None,
+            "doc_md": dag.doc_md,
             "tasks": [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else
                      sorted(dag.task_ids),
         }
@@ -56,6 +62,11 @@ def _parse() -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _worst_case_seconds(attempts: dict[str, list[float]]) -> float:
+    """Every task chained, each running all its attempts to the timeout (steps run even after a failure)."""
+    return sum((retries + 1) * timeout + retries * delay for retries, delay, timeout in attempts.values())
+
+
 def test_dagbag_imports_without_errors_while_sockets_are_blocked():
     result = _parse()
     assert result["errors"] == {}
@@ -67,8 +78,38 @@ def test_dagbag_imports_without_errors_while_sockets_are_blocked():
         assert {"gateway", name} <= set(dag["tags"])
         assert dag["owners"] == [manifest.owner]
         assert dag["pools"] == [f"utility_{name}"]
-        assert dag["retries"] == [2]
         assert set(dag["tasks"]) == {*manifest.steps, "report"}
+        assert manifest.title in dag["doc_md"] and manifest.conn_id in dag["doc_md"]
+        assert "docs/operations.md" in dag["doc_md"]
+        assert all(f"`{step}`" in dag["doc_md"] for step in manifest.steps)
     # parsing reads manifests only: no connector, HTTP, SOAP or database client is imported
     assert [m for m in result["loaded"] if m.startswith("connectors.")] == []
     assert "zeep" not in result["loaded"]
+
+
+def test_a_failing_run_never_outlasts_its_schedule():
+    """Retries and timeouts are derived from each manifest's schedule: all attempts of all tasks fit
+    into the time before the next run is due, and the run itself times out before then."""
+    from gateway.schedules import shortest_gap
+
+    result = _parse()
+    for name, manifest in load_registry().items():
+        dag = result["dags"][f"{name}_sync"]
+        gap = shortest_gap(manifest.schedule).total_seconds()
+        assert _worst_case_seconds(dag["attempt_seconds"]) <= gap
+        assert dag["dagrun_timeout"] is not None and dag["dagrun_timeout"] < gap
+        assert dag["retries"] == [1]  # a step retries once; the schedule itself is the next retry
+        assert min(timeout for _, _, timeout in dag["attempt_seconds"].values()) >= 5
+
+
+def test_run_budget_scales_with_the_schedule():
+    from gateway.errors import ConfigError
+    from gateway.schedules import run_budget
+
+    for schedule in ("*/5 * * * *", "*/10 * * * *", "0 * * * *", "0 8 * * 1-5"):
+        for steps in (1, 3, 4):
+            budget = run_budget(schedule, steps)
+            assert budget.worst_case(steps) <= budget.dagrun_timeout
+    assert run_budget("0 * * * *", 4).execution_timeout > run_budget("*/5 * * * *", 4).execution_timeout
+    with pytest.raises(ConfigError, match="too short"):  # a minute cannot hold four steps with a retry each
+        run_budget("* * * * *", 4)

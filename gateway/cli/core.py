@@ -1,4 +1,4 @@
-"""The everyday commands: database, reference data, demo data, sync, status, registry, exports."""
+"""The everyday commands: database, reference data, demo data, sync, registry, exports (status: ops.py)."""
 
 from __future__ import annotations
 
@@ -61,21 +61,6 @@ def sync(
     results = run_sync_steps(connector, step or None, from_environment(manifest.conn_id), database())
     for name, counts in results.items():
         console().print(f"{name}: {json.dumps(counts, ensure_ascii=False)}", markup=False)
-
-
-@app.command()
-def status() -> None:
-    """What is pending, failed or dead-lettered, per utility."""
-    from gateway.status import dispatch_summary, open_dead_letters
-
-    with sessions()() as session:
-        print_table(dispatch_summary(session), ["utility", "state", "dispatches", "oldest"])
-        letters = open_dead_letters(session)
-        if letters:
-            print_table([(d.id, d.provider, d.stream, d.item_key, d.error_class, d.attempts, d.message[:80])
-                         for d in letters], ["id", "utility", "stream", "item", "class", "attempts", "message"])
-        else:
-            console().print("no open dead letters")
 
 
 @app.command("late-notices")
