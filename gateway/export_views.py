@@ -20,6 +20,7 @@ from gateway.announcements import active_announcements, addresses_from_json
 from gateway.classifier import default_classifier
 from gateway.exports import AnnouncementView, RequestView
 from gateway.models import Announcement, ClassifierSection, Dispatch, Executor, Request
+from gateway.privacy import house_without_flat
 from gateway.public.places import district_of, point_of
 from gateway.reference_data import items_by_code
 from gateway.statuses import CLOSED, RequestStatus
@@ -143,7 +144,7 @@ def open_jobs_at(session: Session, street: str, house: str | None) -> list[tuple
         .where(Dispatch.state.in_(OPEN_JOB_STATES), Request.status.not_in([s.value for s in CLOSED]))
     ).tuples().all()
     matched = {rid: provider for rid, s, h, provider in rows
-               if street_key(s) == key and (house_wanted is None or house_key(h) == house_wanted)}
+               if street_key(s) == key and (house_wanted is None or house_key(house_without_flat(h)) == house_wanted)}
     if not matched:
         return []
     requests = session.scalars(select(Request).where(Request.id.in_(list(matched)))

@@ -45,7 +45,7 @@ _KEYWORD_PHONE_RE = re.compile(
 _LONG_DIGITS_RE = re.compile(r"(?<![\w.:-])\+?\d(?:[\s()-]*\d){8,}(?![\w.:])")
 # Public numbers that look like phones and are not: request numbers 1520-2026-000123.
 _REQUEST_NUMBER_RE = re.compile(r"(?<!\d)1520-\d{4}-\d{6}(?!\d)")
-_FLAT_RE = re.compile(r"(?<!\w)(?:кв(?:артир[аиіуою]\w*)?|apt)\.?\s*№?\s*\d+\s*[^\W\d_]?(?!\w)", re.IGNORECASE)
+_FLAT_RE = re.compile(r"(?<!\w)(?:кв(?:артир[аиіуою]\w*)?|apt)\.?\s*№?\s*\d+(?:-?[^\W\d_])?(?!\w)", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD_RE = re.compile(r"[^\W\d_][\w'’ʼ-]*")
 # Words a resident's description may start with or use capitalised without naming anyone.
@@ -157,7 +157,7 @@ def public_request(record: Any) -> PublicRequest:
         status_uk=STATUS_NAMES_UK[status],
         closed=status in CLOSED,
         description=description or record.classifier_name_uk,
-        address=f"{street}, {_public_house(record.house)}" if record.house else street,
+        address=f"{street}, {house_without_flat(record.house)}" if record.house else street,
         registered_at=record.registered_at,
         updated_at=record.updated_at,
         deadline_at=record.deadline_at,
@@ -193,7 +193,7 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-def _public_house(house: str) -> str:
+def house_without_flat(house: str) -> str:
     """The house as written, with any flat a person typed into it dropped ("14, кв. 5" -> "14")."""
     return _FLAT_RE.sub("", house).strip(" ,;") or house.split(",")[0].strip()
 
