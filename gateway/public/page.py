@@ -133,7 +133,7 @@ def resident_page(
     current = [v for v in views if v.starts_at.astimezone(KYIV).date() <= today]
     upcoming = [v for v in views if v.starts_at.astimezone(KYIV).date() > today]
     hotlines = sorted({(v.provider_title, v.contact_phone) for v in views if v.contact_phone})
-    known_streets = sorted(set(places.districts_display()) | {s for v in views for s in v.streets})
+    known_streets = sorted(set(places.street_names()) | {s for v in views for s in v.streets})
     html = TEMPLATES.get_template("index.html").render(
         today=_day(moment),
         updated=moment.astimezone(KYIV).strftime("%H:%M %d.%m.%Y"),

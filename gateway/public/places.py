@@ -33,6 +33,6 @@ def point_of(street: str) -> tuple[float, float] | None:
 
 
 @cache
-def districts_display() -> tuple[str, ...]:
+def street_names() -> tuple[str, ...]:
     """The city's streets as residents read them, for the search's suggestions."""
     return tuple(row["street"] for row in load_yaml(DATA_DIR / "streets.yaml") or [])
