@@ -19,16 +19,14 @@ from gateway.addresses import StreetHouses, group_by_street, house_key, render_s
 from gateway.announcements import active_announcements, addresses_from_json
 from gateway.classifier import default_classifier
 from gateway.exports import AnnouncementView, RequestView
+from gateway.linking import OPEN_DISPATCH_STATES
 from gateway.models import Announcement, ClassifierSection, Dispatch, Executor, Request
 from gateway.privacy import house_without_flat
 from gateway.public.places import district_of, point_of
 from gateway.reference_data import items_by_code
 from gateway.statuses import CLOSED, RequestStatus
-from gateway.sync import states
 
 EXPORT_BATCH = 1000
-# A dispatch in one of these states is a job the utility has or is about to have.
-OPEN_JOB_STATES = (states.PENDING, states.IN_FLIGHT, states.UNKNOWN, states.AWAITING, states.SENT)
 
 
 # --- announcements ------------------------------------------------------------------------------------------
@@ -141,7 +139,7 @@ def open_jobs_at(session: Session, street: str, house: str | None) -> list[tuple
     rows = session.execute(
         select(Request.id, Request.street, Request.house, Dispatch.provider)
         .join(Dispatch, Dispatch.request_id == Request.id)
-        .where(Dispatch.state.in_(OPEN_JOB_STATES), Request.status.not_in([s.value for s in CLOSED]))
+        .where(Dispatch.state.in_(OPEN_DISPATCH_STATES), Request.status.not_in([s.value for s in CLOSED]))
     ).tuples().all()
     matched = {rid: provider for rid, s, h, provider in rows
                if street_key(s) == key and (house_wanted is None or house_key(house_without_flat(h)) == house_wanted)}
