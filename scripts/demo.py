@@ -213,6 +213,9 @@ def main() -> int:
         say("second run: statuses back, operators' updates sent, announcements revised and withdrawn")
         run_dags(registry, "run 2")
         report(registry, simulators, sessions)
+        say("the residents' page, the feeds and Open311 on this database (no personal data)")
+        print(f"  .venv/bin/gateway --database sqlite:///{DB_PATH} serve --port 8000\n"
+              "  then open http://127.0.0.1:8000/ (outages), /open311/v2/requests.json, /docs")
     finally:
         for sim in simulators.values():
             sim.stop()
