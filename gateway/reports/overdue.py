@@ -39,45 +39,48 @@ def _deadline():
 
 
 def _open_in_scope(scope: str):
+    """The WHERE clause of the open requests a monitor run watches."""
     if scope not in SCOPES:
         raise ValueError(f"unknown monitor scope {scope!r} (known: {', '.join(SCOPES)})")
-    query = select(Request).where(Request.status.not_in(list(CLOSED)))
+    condition = Request.status.not_in(list(CLOSED))
     if scope == URGENT:
         keys = sorted(default_rules().hourly_item_keys())
-        query = query.join(ClassifierItem, ClassifierItem.id == Request.classifier_item_id).where(
-            ClassifierItem.key.in_(keys))
-    return query
+        condition = condition & Request.classifier_item_id.in_(
+            select(ClassifierItem.id).where(ClassifierItem.key.in_(keys)).scalar_subquery())
+    return condition
 
 
 def mark_overdue(session: Session, now: datetime, scope: str = CITY) -> list[Request]:
     """Mark every open request of ``scope`` whose deadline passed and is not marked yet; one history
-    row each. Returns the requests this call marked."""
-    candidates = session.scalars(
-        _open_in_scope(scope).where(_deadline() < now, Request.overdue_at.is_(None)).order_by(Request.id)
+    row each. Returns the requests this call marked.
+
+    One UPDATE ... RETURNING claims them all: it is the transaction's first statement, so on SQLite it
+    waits for the write lock instead of failing on a stale read, and on PostgreSQL a concurrent run
+    re-checks ``overdue_at IS NULL`` after the first one commits and skips what it marked.
+    """
+    ids = session.scalars(
+        update(Request)
+        .where(_open_in_scope(scope), _deadline() < now, Request.overdue_at.is_(None))
+        .values(overdue_at=now)
+        .returning(Request.id)
+        .execution_options(synchronize_session=False)
     ).all()
-    marked = []
-    for request in candidates:
-        won = session.execute(
-            update(Request).where(Request.id == request.id, Request.overdue_at.is_(None))
-            .values(overdue_at=now).execution_options(synchronize_session=False)
-        ).rowcount
-        if not won:
-            continue  # another monitor run marked it first
-        session.refresh(request, ["overdue_at"])
+    if not ids:
+        return []
+    marked = list(session.scalars(select(Request).where(Request.id.in_(ids)).order_by(Request.id)
+                                  .execution_options(populate_existing=True)))
+    for request in marked:
         deadline = request.extended_deadline_at or request.deadline_at
         add_history(session, request, actor=MONITOR_ACTOR, field="overdue", old=None,
                     new=deadline.isoformat(), at=now,
                     note=f"протерміновано: термін {deadline:%Y-%m-%d %H:%M} UTC минув, заявка не виконана")
-        marked.append(request)
     return marked
 
 
 def run_monitor(session: Session, now: datetime, scope: str = CITY) -> MonitorResult:
     """One monitor run: mark the newly overdue, then record a snapshot of the scope."""
     newly = mark_overdue(session, now, scope)
-    open_rows = session.execute(
-        _open_in_scope(scope).with_only_columns(Request.executor_id, _deadline() < now)
-    ).all()
+    open_rows = session.execute(select(Request.executor_id, _deadline() < now).where(_open_in_scope(scope))).all()
     per_executor: dict[str, Counter[str]] = {}
     for executor_id, overdue in open_rows:
         counts = per_executor.setdefault(executor_id, Counter())
