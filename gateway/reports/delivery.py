@@ -98,10 +98,9 @@ def to_message(letter: Letter, sender: str) -> EmailMessage:
     for path in letter.attachments:
         kind, _ = mimetypes.guess_type(path.name)
         maintype, subtype = (kind or "application/octet-stream").split("/", 1)
-        if maintype == "text":
-            message.add_attachment(path.read_text(encoding="utf-8"), subtype=subtype, filename=path.name)
-        else:
-            message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+        # as bytes: the file arrives exactly as written (UTF-8, the CSV's BOM for spreadsheets)
+        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name,
+                               params={"charset": "utf-8"} if maintype == "text" else {})
     return message
 
 
