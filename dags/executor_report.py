@@ -1,8 +1,9 @@
 """The department's executor reports (decision №329, items 6.2 and 6.3): weekly on Monday for the
 Monday–Sunday week before, monthly on the 1st for the month before (Kyiv time). Each run writes the
-report folder (HTML with the chart, CSV, a notice per executor, the letters) and e-mails the letters
-when the SMTP connection (GATEWAY_SMTP_CONN_ID, default smtp_default) exists. A manual run may name
-its own period: conf {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}. Parsing touches no database.
+report folder ($GATEWAY_REPORTS_DIR, else AIRFLOW_HOME/reports: HTML with the chart, CSV, a notice per
+executor, the letters) and e-mails the letters when the SMTP connection (GATEWAY_SMTP_CONN_ID, default
+smtp_default) exists. A manual run may name its own period: conf {"from": "YYYY-MM-DD", "to":
+"YYYY-MM-DD"}. Parsing touches no database.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def _smtp():  # -> gateway.reports.delivery.SmtpSettings | None
                                     password=conn.password, extra=conn.extra_dejson)
 
 
+def _reports_folder() -> str:
+    """$GATEWAY_REPORTS_DIR, else reports/ in AIRFLOW_HOME (a task's working directory is not stable)."""
+    return os.environ.get("GATEWAY_REPORTS_DIR") or os.path.join(os.environ.get("AIRFLOW_HOME", "."), "reports")
+
+
 def build_report_dag(kind: str):  # -> airflow.sdk.DAG
     @dag(
         dag_id=f"executor_report_{kind}",
@@ -72,7 +78,7 @@ def build_report_dag(kind: str):  # -> airflow.sdk.DAG
             engine = make_engine(_database_url())
             try:
                 with session_factory(engine)() as session:
-                    files = write_report(session, period, utcnow(), smtp=_smtp())
+                    files = write_report(session, period, utcnow(), _reports_folder(), smtp=_smtp())
             finally:
                 engine.dispose()
             print(f"{kind} report {period.label_uk()}: {files.html}; {len(files.outbox)} letters written, "
