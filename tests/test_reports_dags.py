@@ -72,6 +72,11 @@ def test_monitor_and_weekly_report_dags(dagbag, pg_url, tmp_path, monkeypatch):
         assert surely and surely <= marked <= maybe
         assert (snapshot.scope, snapshot.newly_overdue) == ("city", len(marked))
 
+        assert str(dagbag.get_dag("deadline_monitor_urgent").test().state) == "success"
+        with sessions() as session:
+            urgent = session.scalars(select(DeadlineSnapshot).where(DeadlineSnapshot.scope == "urgent")).one()
+        assert urgent.newly_overdue == 0 and 0 < urgent.overdue <= snapshot.overdue  # marked once, by the first
+
         run = dagbag.get_dag("executor_report_weekly").test(run_conf={"from": "2026-11-23", "to": "2026-11-29"})
         assert str(run.state) == "success"
         folder = tmp_path / "reports" / "weekly-2026-11-23_2026-11-29"
@@ -79,6 +84,11 @@ def test_monitor_and_weekly_report_dags(dagbag, pg_url, tmp_path, monkeypatch):
                {p.name for p in folder.iterdir()}
         letters = sorted((folder / "outbox").glob("*.eml"))
         assert len(inbox.received) == len(letters) > 20
+
+        monthly = dagbag.get_dag("executor_report_monthly").test(run_conf={"from": "2026-11-01", "to": "2026-11-30"})
+        assert str(monthly.state) == "success"
+        html = (tmp_path / "reports" / "monthly-2026-11-01_2026-11-30" / "report.html").read_text(encoding="utf-8")
+        assert "Місячний звіт" in html
     finally:
         smtp.stop()
         engine.dispose()
