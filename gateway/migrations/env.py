@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import gateway.reports.models  # noqa: F401  (its table belongs to the same metadata, for autogenerate)
 from gateway.models import Base
 
 config = context.config
