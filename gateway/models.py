@@ -158,6 +158,9 @@ class Request(Base):
     deadline_at: Mapped[datetime]
     extended_deadline_at: Mapped[datetime | None]
     extension_reason: Mapped[str | None] = mapped_column(Text)
+    extended_by: Mapped[str | None] = mapped_column(String(100))  # who granted the one extension
+    extended_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]  # when the deadline monitor found it overdue (marked once)
     announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))  # known outage
     updated_at: Mapped[datetime]
 

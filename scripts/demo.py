@@ -44,6 +44,9 @@ from gateway.demo_data import generate, register_request  # noqa: E402
 from gateway.models import Announcement, DeadLetter, Dispatch, Request, RequestHistory  # noqa: E402
 from gateway.reference_data import items_by_code  # noqa: E402
 from gateway.registry import load_registry  # noqa: E402
+from gateway.reports.build import write_report  # noqa: E402
+from gateway.reports.overdue import run_monitor  # noqa: E402
+from gateway.reports.periods import kyiv_day, week_of  # noqa: E402
 from gateway.statuses import RequestStatus  # noqa: E402
 from gateway.sync.bookkeeping import add_history, set_request_status  # noqa: E402
 
@@ -197,6 +200,21 @@ def report(registry, simulators, sessions) -> None:
                 print(f"  {h.request.number}: {h.note}")
 
 
+def weekly_report(sessions) -> None:
+    """The department's weekly report for the demo's week: the monitor marks what is overdue, then the
+    HTML with its chart, the CSV, a notice per executor and the letters go to .demo/reports."""
+    now = utcnow()
+    with sessions.begin() as session:
+        monitor = run_monitor(session, now)
+    with sessions() as session:
+        files = write_report(session, week_of(kyiv_day(now)), now, STATE / "reports")
+    say(f"weekly report {files.figures.period.label_uk()}: {monitor.overdue} of {monitor.open_requests} open "
+        f"requests past their deadline")
+    for label, path in (("HTML with the chart", files.html), ("CSV", files.executors_csv),
+                        ("notices", files.html.parent / "notices"), ("letters", files.html.parent / "outbox")):
+        print(f"  {label:<20} {path.relative_to(ROOT)}")
+
+
 def main() -> int:
     registry = load_registry()
     say(f"connectors registered: {', '.join(registry) or 'none yet (the demo runs what exists)'}")
@@ -213,6 +231,7 @@ def main() -> int:
         say("second run: statuses back, operators' updates sent, announcements revised and withdrawn")
         run_dags(registry, "run 2")
         report(registry, simulators, sessions)
+        weekly_report(sessions)
         say("the residents' page, the feeds and Open311 on this database (no personal data)")
         print(f"  .venv/bin/gateway --database sqlite:///{DB_PATH} serve --port 8000\n"
               "  then open http://127.0.0.1:8000/ (outages), /open311/v2/requests.json, /docs")

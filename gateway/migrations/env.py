@@ -6,6 +6,7 @@ from alembic import context
 from alembic.script import ScriptDirectory
 from sqlalchemy import engine_from_config, pool
 
+import gateway.reports.models  # noqa: F401  (its table belongs to the same metadata, for autogenerate)
 from gateway.models import Base
 
 config = context.config
