@@ -6,9 +6,12 @@ a snapshot in gw_deadline_snapshots. Parsing imports nothing that touches the da
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
+
+from gateway.schedules import shortest_gap, task_defaults
 
 START = pendulum.datetime(2026, 1, 1, tz="Europe/Kyiv")
 SCHEDULES = {"city": "0 7 * * *", "urgent": "10 * * * *"}  # 07:00 Kyiv daily; every hour at :10
@@ -31,7 +34,8 @@ def build_monitor_dag(scope: str):  # -> airflow.sdk.DAG
         catchup=False,
         max_active_runs=1,
         tags=["gateway", "deadlines", "reports"],
-        default_args={"owner": "zvernennia", "retries": 2},
+        default_args=task_defaults(SCHEDULES[scope], owner="zvernennia"),
+        dagrun_timeout=min(shortest_gap(SCHEDULES[scope]) * 0.9, timedelta(hours=2)),
         doc_md=__doc__,
     )
     def monitor():

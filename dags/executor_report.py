@@ -9,9 +9,12 @@ smtp_default) exists. A manual run may name its own period: conf {"from": "YYYY-
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+
+from gateway.schedules import shortest_gap, task_defaults
 
 START = pendulum.datetime(2026, 1, 1, tz="Europe/Kyiv")
 SCHEDULES = {"weekly": "0 8 * * 1", "monthly": "0 8 1 * *"}  # 08:00 Kyiv, Monday / the 1st
@@ -56,7 +59,8 @@ def build_report_dag(kind: str):  # -> airflow.sdk.DAG
         catchup=False,
         max_active_runs=1,
         tags=["gateway", "reports"],
-        default_args={"owner": "zvernennia", "retries": 1},
+        default_args=task_defaults(SCHEDULES[kind], owner="zvernennia"),
+        dagrun_timeout=min(shortest_gap(SCHEDULES[kind]) * 0.9, timedelta(hours=2)),
         doc_md=__doc__,
     )
     def report():

@@ -85,3 +85,11 @@ def run_budget(schedule: str, steps: int, retries: int = 1) -> RunBudget:
 def _seconds(value: timedelta) -> timedelta:
     """Whole seconds, rounded down (never over budget)."""
     return timedelta(seconds=int(value.total_seconds()))
+
+
+def task_defaults(schedule: str, owner: str, steps: int = 1, cap: timedelta = timedelta(minutes=45)) -> dict:
+    """default_args for a DAG that is not a sync: the same budget rule, an attempt capped at ``cap`` (a weekly
+    report must not hang for days), so a run never outlasts its schedule either."""
+    budget = run_budget(schedule, steps)
+    return {"owner": owner, "retries": budget.retries, "retry_delay": min(budget.retry_delay, cap / 10),
+            "execution_timeout": min(budget.execution_timeout, cap)}

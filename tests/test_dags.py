@@ -103,6 +103,21 @@ def test_a_failing_run_never_outlasts_its_schedule():
         assert min(timeout for _, _, timeout in dag["attempt_seconds"].values()) >= 5
 
 
+def test_report_and_monitor_runs_are_bounded_too():
+    from dags.deadline_monitor import SCHEDULES as MONITORS
+    from dags.executor_report import SCHEDULES as REPORTS
+    from gateway.schedules import shortest_gap
+
+    result = _parse()
+    for dag_id, schedule in {"deadline_monitor": MONITORS["city"], "deadline_monitor_urgent": MONITORS["urgent"],
+                             "executor_report_weekly": REPORTS["weekly"],
+                             "executor_report_monthly": REPORTS["monthly"]}.items():
+        dag = result["dags"][dag_id]
+        assert all(timeout is not None and timeout <= 3600 for _, _, timeout in dag["attempt_seconds"].values())
+        assert dag["dagrun_timeout"] is not None and dag["dagrun_timeout"] < shortest_gap(schedule).total_seconds()
+        assert _worst_case_seconds(dag["attempt_seconds"]) <= dag["dagrun_timeout"]
+
+
 def test_run_budget_scales_with_the_schedule():
     from gateway.errors import ConfigError
     from gateway.schedules import run_budget

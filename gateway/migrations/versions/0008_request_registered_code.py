@@ -5,7 +5,7 @@ adopted on or before it that has their item; an older request than any version t
 gets the first that does) and the code their item carries in it.
 
 Revision ID: 0008_request_registered_code
-Revises: 0005_revision_bigint
+Revises: 0007_deadlines_reports
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_request_registered_code"
-down_revision = "0005_revision_bigint"
+down_revision = "0007_deadlines_reports"
 branch_labels = None
 depends_on = None
 
