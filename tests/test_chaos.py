@@ -50,8 +50,10 @@ def test_a_small_chaos_run_loses_and_duplicates_nothing(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT, env=env)
     found = chaos.SUMMARY_RE.findall(done.stdout)
     assert len(found) == 1, f"one summary line expected:\n{done.stdout}\n{done.stderr[-3000:]}"
-    faults, requests_, jobs, lost, duplicated, _letters, unresolved = map(int, found[0])
+    faults, requests_, jobs, lost, duplicated, _letters, unresolved, *updates = map(int, found[0])
+    updates_lost, updates_doubled, closures_undone = updates
     assert (lost, duplicated, unresolved) == (0, 0, 0), done.stdout
+    assert (updates_lost, updates_doubled, closures_undone) == (0, 0, 0), done.stdout
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert faults >= 40
     assert requests_ > 0 and jobs > 0

@@ -94,7 +94,8 @@ def deliver(ctx: SyncContext, event_id: int, job_id: str, counts: Counter[str]) 
     send = ctx.connector.close_job if message.kind == "closed" else ctx.connector.push_update
     try:
         # A note is not a job: if its reply is lost, sending it again risks a repeated note, never a job.
-        call_with_retry(lambda: send(job_id, message), ctx.retry, retry_on=(RetriableError, AmbiguousError))
+        # An ambiguous end closes this attempt (each attempt may land once: what chaos reconciles).
+        call_with_retry(lambda: send(job_id, message), ctx.retry)
         state, error = "sent", None
     except (RetriableError, AmbiguousError) as exc:
         state, error = ("dead" if attempts >= MAX_ATTEMPTS else "pending"), exc
