@@ -139,8 +139,10 @@ def on_announcement_changed(session: Session, provider: str, notice_id: str, now
     actor = f"sync:{provider}"
     for request in linked:
         if announcement.state == EXPIRED:
+            ended = announcement.ends_at.isoformat() if announcement.ends_at else "?"
             set_request_status(session, request, RequestStatus.DONE, actor=actor, at=now,
-                               note=f"announced works finished ({provider}/{notice_id})")
+                               note=f"announced works finished ({provider}/{notice_id}): their announced end "
+                               f"{ended} passed (revision {announcement.revision}) and no revision extended them")
             counts["closed_with_outage"] += 1
             continue
         dispatch = _dispatch(session, request, provider)
@@ -192,3 +194,27 @@ def release_orphaned(session: Session, ctx: SyncContext, now: datetime) -> int:
         session.flush()
         link_if_known(session, ctx, request, now)  # else pending: sent as a job of its own by this push
     return len(orphans)
+
+
+def reopen_after_extension(session: Session, provider: str, notice_id: str, now: datetime) -> int:
+    """The works overran: a revision extended an announcement that had expired. The linked requests
+    its expiry closed as done are open again, following it, and their history says why."""
+    announcement = session.scalars(
+        select(Announcement).where(Announcement.provider == provider, Announcement.notice_id == notice_id)
+    ).one()
+    if announcement.state != ACTIVE:
+        return 0
+    closed = session.scalars(
+        select(Request).where(Request.announcement_id == announcement.id, Request.status == RequestStatus.DONE)
+    ).all()
+    reopened = 0
+    for request in closed:
+        last = request.history[-1] if request.history else None
+        if last is None or not last.actor.startswith("sync:") or f"({provider}/{notice_id})" not in (last.note or ""):
+            continue  # closed by someone else, or for another reason: not ours to reopen
+        until = announcement.ends_at.isoformat() if announcement.ends_at else "further notice"
+        set_request_status(session, request, RequestStatus.IN_PROGRESS, actor=f"sync:{provider}", at=now,
+                           note=f"the utility extended the works ({provider}/{notice_id}, revision "
+                           f"{announcement.revision}, until {until}): not finished after all")
+        reopened += 1
+    return reopened

@@ -403,3 +403,28 @@ def test_enqueue_and_linking_cost_grows_with_new_requests_only(sessions, monkeyp
     large = enqueue(10, 60, "3.2")
     assert large[0] <= 10 * 2, f"addresses normalised in Python: {large[0]} for 10 new requests"
     assert large[1] <= small[1] + 5, f"statements grow with the open jobs: {small[1]} -> {large[1]}"
+
+
+def test_works_that_overran_reopen_the_requests_their_announced_end_closed(sessions):
+    """An outage's announced end passes: its linked requests close as done, the history saying that
+    no revision extended it; the utility then extends the works: they are open again."""
+    from tests.test_announcements_pipeline import _notice
+
+    utility = FakeUtility(works=[_notice()])
+    ctx = fake_context(sessions, utility)
+    run_step(ctx, "pull_planned_works")
+    inside = register(sessions, "3.1", street="вул. Соборності", house="14")
+    run_step(ctx, "push_jobs")
+    clock = Clock(timedelta(hours=7))  # past the announced end (6 h)
+    ctx.clock = clock
+    run_step(ctx, "pull_planned_works")
+    with sessions() as session:
+        request = request_by_number(session, inside)
+        assert request.status == RequestStatus.DONE
+        assert "no revision extended them" in request.history[-1].note
+    utility.works = [_notice(revision=2, ends_at=utcnow() + timedelta(hours=12))]
+    run_step(ctx, "pull_planned_works")
+    with sessions() as session:
+        request = request_by_number(session, inside)
+        assert request.status == RequestStatus.IN_PROGRESS
+        assert "extended the works" in request.history[-1].note
