@@ -428,3 +428,43 @@ def test_works_that_overran_reopen_the_requests_their_announced_end_closed(sessi
         request = request_by_number(session, inside)
         assert request.status == RequestStatus.IN_PROGRESS
         assert "extended the works" in request.history[-1].note
+
+
+def test_overlapping_workers_at_the_soap_utility_make_one_complaint(engine, sessions):
+    """Case 1 over real SOAP: worker A's RegisterComplaint is slow at teplotsentral (the simulator
+    commits after 8 s); worker B, whose clock is past A's lease, claims the in-flight dispatch
+    meanwhile. FindComplaints finds nothing yet, and teplotsentral is not idempotent: B must wait
+    rather than register a second complaint. A's late answer loses its claim; a later lookup
+    settles the dispatch on A's complaint."""
+    from dataclasses import replace as replace_manifest
+
+    from gateway.connector import Timeouts
+    from tests.conformance.helpers import REGISTRY, context, register_for, start_simulator
+
+    manifest = replace_manifest(REGISTRY["teplotsentral"], timeouts=Timeouts(connect=2, read=20))
+    sim = start_simulator(manifest)
+    try:
+        (number,) = register_for(sessions, manifest, 1)
+        sim.faults.inject("latency", method="POST", times=1, seconds=8)
+        worker_a = context(manifest, sim, engine)
+        worker_b = context(manifest, sim, engine, clock=Clock(timedelta(minutes=30)))
+        thread = threading.Thread(target=push.push_new_requests, args=(worker_a, Counter()))
+        thread.start()
+        for _ in range(200):  # until A's create is at the utility (the fault taken), at most 20 s
+            if sim.faults.injected.get("latency"):
+                break
+            threading.Event().wait(0.1)
+        assert sim.faults.injected.get("latency") == 1
+        push.push_new_requests(worker_b, Counter())  # the lock lost (a frozen worker): the claim decides
+        thread.join(60)
+        assert len(sim.jobs_by_reference().get(number, [])) == 1
+        later = context(manifest, sim, engine, clock=Clock(timedelta(hours=3)))
+        run_step(later, "push_jobs")
+        with sessions() as session:
+            dispatch = dispatch_of(session, number, "teplotsentral")
+            assert dispatch.state == states.SENT
+            assert [dispatch.job_id] == sim.jobs_by_reference()[number]
+        for ctx in (worker_a, worker_b, later):
+            ctx.connector.close()
+    finally:
+        sim.stop()
