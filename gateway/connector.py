@@ -17,7 +17,7 @@ from gateway.addresses import StreetHouses
 from gateway.connections import ConnectionConfig
 
 Priority = Literal["emergency", "urgent", "normal"]
-UpdateKind = Literal["rework", "withdrawn", "details"]
+UpdateKind = Literal["rework", "withdrawn", "details", "closed"]
 Service = Literal["cold_water", "sewage", "heating", "hot_water", "waste_collection"]
 
 
@@ -149,6 +149,9 @@ class Connector(abc.ABC):
 
     statuses: ClassVar[frozenset[str]]
     idempotent_create: ClassVar[bool] = False  # True when a repeated create cannot make a second job
+    # True when the feed's ``position`` is the utility's own sequence: it, not ``changed_at``, orders
+    # a job's changes (a backdated change with a higher sequence is the newer one).
+    feed_sequenced: ClassVar[bool] = False
 
     def __init__(self, connection: ConnectionConfig, *, timeouts: Timeouts | None = None) -> None:
         self.connection = connection
@@ -171,6 +174,12 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     def push_update(self, job_id: str, update: JobUpdate) -> None: ...
+
+    def close_job(self, job_id: str, update: JobUpdate) -> None:
+        """The contact centre closed the request (a duplicate, not the utility's, a false call...):
+        cancel the job where the utility's protocol can, else tell it in a note. The default sends
+        the closure (kind ``closed``, its reason in the text) as a note."""
+        self.push_update(job_id, update)
 
     @abc.abstractmethod
     def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage: ...

@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
 
-from gateway.addresses import house_key, street_key
 from gateway.announcements import ACTIVE, CANCELLED, EXPIRED, addresses_from_json
 from gateway.models import Announcement, Dispatch, Request
 from gateway.statuses import CLOSED, RequestStatus
 from gateway.sync import states
 from gateway.sync.bookkeeping import add_history, set_request_status
 from gateway.sync.context import SyncContext
+from gateway.sync.states import Event, move
 
 OPEN_DISPATCH_STATES = (states.PENDING, states.IN_FLIGHT, states.UNKNOWN, states.AWAITING, states.SENT)
 
@@ -48,12 +48,16 @@ def covering_announcement(session: Session, provider: str, service: str, request
     return None
 
 
-def open_job_for_same_problem(session: Session, provider: str, request: Request, window: timedelta) -> Dispatch | None:
-    candidates = session.scalars(
+def open_job_for_same_problem(session: Session, provider: str, request: Request, window: timedelta,
+                              key: str) -> Dispatch | None:
+    """The earliest open job of the same item at the same building within the window: one indexed
+    query on the dispatch's normalised address (no scan of the open jobs in Python)."""
+    return session.scalars(
         select(Dispatch)
         .join(Request, Request.id == Dispatch.request_id)
         .where(
             Dispatch.provider == provider,
+            Dispatch.address_key == key,
             Dispatch.state.in_(OPEN_DISPATCH_STATES),
             Dispatch.linked_dispatch_id.is_(None),
             Request.id != request.id,
@@ -62,13 +66,9 @@ def open_job_for_same_problem(session: Session, provider: str, request: Request,
             Request.registered_at <= request.registered_at,
             Request.status.not_in(list(CLOSED)),
         )
-        .order_by(Request.registered_at)
-    )
-    street, house = street_key(request.street), house_key(request.house)
-    return next(
-        (d for d in candidates if street_key(d.request.street) == street and house_key(d.request.house) == house),
-        None,
-    )
+        .order_by(Request.registered_at, Request.id)
+        .limit(1)
+    ).first()
 
 
 def link_if_known(session: Session, ctx: SyncContext, request: Request, now: datetime) -> bool:
@@ -77,8 +77,7 @@ def link_if_known(session: Session, ctx: SyncContext, request: Request, now: dat
     if service:
         announcement = covering_announcement(session, ctx.provider, service, request)
         if announcement is not None:
-            dispatch = _dispatch(session, request, ctx.provider)
-            dispatch.state, dispatch.updated_at = states.LINKED, now
+            move(_dispatch(session, request, ctx.provider), Event.LINK, now)
             request.announcement_id = announcement.id
             add_history(session, request, actor=ctx.actor, field="link", old=None,
                         new=f"announcement {ctx.provider}/{announcement.notice_id}",
@@ -88,10 +87,11 @@ def link_if_known(session: Session, ctx: SyncContext, request: Request, now: dat
             return True
     if ctx.mapping.same_job_window_hours:
         window = timedelta(hours=ctx.mapping.same_job_window_hours)
-        other = open_job_for_same_problem(session, ctx.provider, request, window)
+        dispatch = _dispatch(session, request, ctx.provider)
+        other = open_job_for_same_problem(session, ctx.provider, request, window, dispatch.address_key or "")
         if other is not None:
-            dispatch = _dispatch(session, request, ctx.provider)
-            dispatch.state, dispatch.linked_dispatch_id, dispatch.updated_at = states.LINKED, other.id, now
+            move(dispatch, Event.LINK, now)
+            dispatch.linked_dispatch_id = other.id
             add_history(session, request, actor=ctx.actor, field="link", old=None,
                         new=f"request {other.request.number}",
                         note=f"same problem at the same address as {other.request.number}"
@@ -117,8 +117,8 @@ def release_reopened(session: Session, ctx: SyncContext, now: datetime) -> int:
         request = dispatch.request
         joined = (f"announcement {ctx.provider}" if request.announcement_id is not None
                   else f"request linked via dispatch {dispatch.linked_dispatch_id}")
-        dispatch.state, dispatch.linked_dispatch_id = states.PENDING, None
-        dispatch.next_attempt_at, dispatch.updated_at = now, now
+        move(dispatch, Event.RELEASED, now)
+        dispatch.linked_dispatch_id, dispatch.next_attempt_at = None, now
         request.announcement_id = None
         add_history(session, request, actor=ctx.actor, field="link", old=joined, new=None, at=now,
                     note="reopened by the contact centre: sent to the utility as a job of its own")
@@ -139,14 +139,82 @@ def on_announcement_changed(session: Session, provider: str, notice_id: str, now
     actor = f"sync:{provider}"
     for request in linked:
         if announcement.state == EXPIRED:
+            ended = announcement.ends_at.isoformat() if announcement.ends_at else "?"
             set_request_status(session, request, RequestStatus.DONE, actor=actor, at=now,
-                               note=f"announced works finished ({provider}/{notice_id})")
+                               note=f"announced works finished ({provider}/{notice_id}): their announced end "
+                               f"{ended} passed (revision {announcement.revision}) and no revision extended them")
             counts["closed_with_outage"] += 1
             continue
         dispatch = _dispatch(session, request, provider)
-        dispatch.state, dispatch.next_attempt_at, dispatch.updated_at = states.PENDING, now, now
+        if dispatch.state == states.LINKED:
+            move(dispatch, Event.RELEASED, now)
+            dispatch.next_attempt_at = now
         request.announcement_id = None
         add_history(session, request, actor=actor, field="link", old=f"announcement {provider}/{notice_id}",
                     new=None, note="the announcement was cancelled: the request goes to the utility as a job", at=now)
         set_request_status(session, request, RequestStatus.REGISTERED, actor=actor, at=now)
         counts["released_from_outage"] += 1
+
+
+# A master's request that ended like this did not do the linked requests' work: they are released.
+ENDED_WITHOUT_WORK = CLOSED - {RequestStatus.DONE, RequestStatus.CONFIRMED}
+
+
+def release_orphaned(session: Session, ctx: SyncContext, now: datetime) -> int:
+    """Linked requests follow their own life: when the job they joined is withdrawn, cancelled, closed
+    by the contact centre (duplicate, not ours, ...) or dead-lettered, each is sent as its own job or
+    linked to another open job for the same problem, and its history says why."""
+    master = aliased(Dispatch)
+    master_request = aliased(Request)
+    orphans = session.scalars(
+        select(Dispatch)
+        .join(Request, Request.id == Dispatch.request_id)
+        .join(master, master.id == Dispatch.linked_dispatch_id)
+        .join(master_request, master_request.id == master.request_id)
+        .where(
+            Dispatch.provider == ctx.provider,
+            Dispatch.state == states.LINKED,
+            Request.status.not_in(list(CLOSED)),
+            or_(master.state.in_((states.DEAD, states.CANCELLED)),
+                master_request.status.in_(list(ENDED_WITHOUT_WORK))),
+        )
+        .order_by(Request.registered_at, Request.id)
+    ).all()
+    for dispatch in orphans:
+        request, gone = dispatch.request, session.get(Dispatch, dispatch.linked_dispatch_id)
+        why = (f"the job it followed ({gone.request.number}) was {gone.state}" if gone.state in
+               (states.DEAD, states.CANCELLED) else f"{gone.request.number} was closed as {gone.request.status}")
+        move(dispatch, Event.RELEASED, now)
+        dispatch.linked_dispatch_id, dispatch.next_attempt_at = None, now
+        add_history(session, request, actor=ctx.actor, field="link", old=f"request {gone.request.number}", new=None,
+                    at=now, note=f"{why}, without doing this request's work: it goes on by itself")
+        if request.status != RequestStatus.REGISTERED:
+            set_request_status(session, request, RequestStatus.REGISTERED, actor=ctx.actor, at=now,
+                               note=f"released from {gone.request.number}")
+        session.flush()
+        link_if_known(session, ctx, request, now)  # else pending: sent as a job of its own by this push
+    return len(orphans)
+
+
+def reopen_after_extension(session: Session, provider: str, notice_id: str, now: datetime) -> int:
+    """The works overran: a revision extended an announcement that had expired. The linked requests
+    its expiry closed as done are open again, following it, and their history says why."""
+    announcement = session.scalars(
+        select(Announcement).where(Announcement.provider == provider, Announcement.notice_id == notice_id)
+    ).one()
+    if announcement.state != ACTIVE:
+        return 0
+    closed = session.scalars(
+        select(Request).where(Request.announcement_id == announcement.id, Request.status == RequestStatus.DONE)
+    ).all()
+    reopened = 0
+    for request in closed:
+        last = request.history[-1] if request.history else None
+        if last is None or not last.actor.startswith("sync:") or f"({provider}/{notice_id})" not in (last.note or ""):
+            continue  # closed by someone else, or for another reason: not ours to reopen
+        until = announcement.ends_at.isoformat() if announcement.ends_at else "further notice"
+        set_request_status(session, request, RequestStatus.IN_PROGRESS, actor=f"sync:{provider}", at=now,
+                           note=f"the utility extended the works ({provider}/{notice_id}, revision "
+                           f"{announcement.revision}, until {until}): not finished after all")
+        reopened += 1
+    return reopened

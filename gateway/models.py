@@ -249,6 +249,8 @@ class Dispatch(Base):
         UniqueConstraint("request_id", "provider"),
         Index("ix_gw_dispatches_claim", "provider", "state", "next_attempt_at"),
         Index("ix_gw_dispatches_job", "provider", "job_id"),
+        Index("ix_gw_dispatches_address", "provider", "address_key"),
+        Index("ix_gw_dispatches_linked", "linked_dispatch_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -258,15 +260,19 @@ class Dispatch(Base):
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
     job_id: Mapped[str | None] = mapped_column(String(100))
     pending_token: Mapped[str | None] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(20))  # see gateway.sync.dispatch_states
+    state: Mapped[str] = mapped_column(String(20))  # see gateway.sync.states (the state machine)
+    state_since: Mapped[datetime | None]  # when it entered its state: every non-final state times out
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(64))  # the claim's token; writes after a call compare it
     provider_status: Mapped[str | None] = mapped_column(String(64))
     last_change_at: Mapped[datetime | None]
     last_change_pos: Mapped[int | None] = mapped_column(Integer)
     linked_dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("gw_dispatches.id"))
+    address_key: Mapped[str | None] = mapped_column(String(300))  # normalised street|house, for linking
+    checked_at: Mapped[datetime | None]  # a sent job last seen at the utility (reconciliation)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
@@ -304,23 +310,47 @@ class DeadLetter(Base):
 
 
 class OutboundUpdate(Base):
-    """A contact-centre event (rework, withdrawal, details) waiting to reach the utility's job."""
+    """The outbox: a contact-centre event (rework, withdrawal, details, closure) for the utility's job.
+
+    Written in the same transaction as the change that causes it (gateway.sync.bookkeeping), so no
+    event is lost between a commit and a cursor; ``dispatch_id`` is filled once the request has a job.
+    Claimed like dispatches (owner + lease), delivered per job in order, with backoff and dead letters.
+    """
 
     __tablename__ = "gw_outbound_updates"
-    __table_args__ = (UniqueConstraint("history_id", "dispatch_id"),)
+    __table_args__ = (
+        UniqueConstraint("history_id"),
+        Index("ix_gw_outbound_updates_due", "state", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dispatch_id: Mapped[int] = mapped_column(ForeignKey("gw_dispatches.id"), index=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("gw_dispatches.id"), index=True)
     history_id: Mapped[int] = mapped_column(ForeignKey("request_history.id"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # rework | withdrawn | details | closed
     text: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | skipped | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    dispatch: Mapped[Dispatch] = relationship()
+    dispatch: Mapped[Dispatch | None] = relationship()
+    history: Mapped[RequestHistory] = relationship()
+
+
+class StepLock(Base):
+    """One step of one utility at a time where the database has no advisory locks (SQLite)."""
+
+    __tablename__ = "gw_step_locks"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    acquired_at: Mapped[datetime | None]
 
 
 class SyncRun(Base):

@@ -36,6 +36,12 @@ STATUS_NAMES_UK: dict[RequestStatus, str] = {
 # Statuses only the contact centre sets; a utility's later change must not reopen them.
 CONTACT_CENTRE_FINAL = frozenset({RequestStatus.CONFIRMED, RequestStatus.WITHDRAWN})
 
+# The contact centre closing a request the utility is (or may be) working on: the utility is told
+# (a cancel or a note, as its protocol allows). A withdrawal has its own kind of message.
+CONTACT_CENTRE_CLOSURES = frozenset(
+    {RequestStatus.DUPLICATE, RequestStatus.FALSE_CALL, RequestStatus.NOT_COMPETENCE, RequestStatus.CONSULTATION}
+)
+
 # Statuses after which the executor's work is over (for reports and Open311 "closed").
 CLOSED = frozenset(
     {

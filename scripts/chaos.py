@@ -72,9 +72,11 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_ADMIN_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SUMMARY = ("faults={faults} requests={requests} jobs={jobs} lost={lost} duplicated={duplicated} "
-           "dead_letters={dead_letters} unresolved={unresolved}")
+           "dead_letters={dead_letters} unresolved={unresolved} updates_lost={updates_lost} "
+           "updates_doubled={updates_doubled} closures_undone={closures_undone}")
 SUMMARY_RE = re.compile(r"^faults=(\d+) requests=(\d+) jobs=(\d+) lost=(\d+) duplicated=(\d+) "
-                        r"dead_letters=(\d+) unresolved=(\d+)$", re.MULTILINE)
+                        r"dead_letters=(\d+) unresolved=(\d+) updates_lost=(\d+) updates_doubled=(\d+) "
+                        r"closures_undone=(\d+)$", re.MULTILINE)
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0  # every connector's read timeout in chaos runs; slow answers take longer than this
@@ -148,10 +150,14 @@ class Reconciliation:
     unresolved: list[str] = field(default_factory=list)
     dead_letters: int = 0
     dead_letters_by_stream: Counter[str] = field(default_factory=Counter)
+    updates_lost: list[str] = field(default_factory=list)
+    updates_doubled: list[str] = field(default_factory=list)
+    closures_undone: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.unresolved)
+        return not (self.lost or self.duplicated or self.unresolved or self.updates_lost or self.updates_doubled
+                    or self.closures_undone)
 
 
 def reconcile(sessions, jobs_by_provider: dict[str, dict[str, list[str]]]) -> Reconciliation:
@@ -212,9 +218,9 @@ def reconcile(sessions, jobs_by_provider: dict[str, dict[str, list[str]]]) -> Re
                 wrong.append(f"sent as {dispatch.job_id}, but the utility has no job for it")
             elif dispatch.job_id not in ids:
                 wrong.append(f"job_id {dispatch.job_id} is not the utility's job {ids}")
-        elif state == states.LINKED:
+        elif state in (states.LINKED, states.CANCELLED):
             if ids:
-                wrong.append(f"linked, but the utility holds {ids} that nobody follows")
+                wrong.append(f"{state}, but the utility holds {ids} that nobody follows")
         elif state == states.DEAD:
             if (provider, number) not in letters:
                 wrong.append("dead without a dead letter")
@@ -225,6 +231,102 @@ def reconcile(sessions, jobs_by_provider: dict[str, dict[str, list[str]]]) -> Re
         if wrong:
             result.lost.append(f"{where}: {'; '.join(wrong)}")
     return result
+
+
+def reconcile_updates(sessions, result: Reconciliation, notes_of: dict[str, Callable[[str], list[str]]]) -> None:
+    """The contact centre's events against what each utility received, and its closures against what
+    became of them.
+
+    - updates_lost: a contact-centre event (rework, withdrawal, details, closure in request history)
+      with no outbox row, or one whose request has a job but that is not delivered (still pending), or
+      delivered while the utility's notes of that job do not hold it. An event dead-lettered is kept
+      for a person (counted among the dead letters), not lost; one for a request that never got a job
+      of its own (linked, cancelled) has nobody to go to.
+    - updates_doubled: an event the utility holds more often than it was attempted (each attempt that
+      ended ambiguously may have landed; more than that is a second delivery), or on another job.
+    - closures_undone: a request the contact centre closed whose status a sync changed afterwards.
+    """
+    from sqlalchemy import select
+
+    from gateway.models import Dispatch, OutboundUpdate, RequestHistory
+    from gateway.statuses import CLOSED
+    from gateway.sync.bookkeeping import outbox_kind
+
+    with sessions() as session:
+        history = session.scalars(select(RequestHistory).order_by(RequestHistory.id)).all()
+        outbox = {u.history_id: u for u in session.scalars(select(OutboundUpdate))}
+        dispatches = {d.id: d for d in session.scalars(select(Dispatch))}
+        by_request = {(d.request_id, d.provider): d for d in dispatches.values()}
+        providers = {d.request_id: d.provider for d in dispatches.values()}
+    notes: dict[tuple[str, str], list[str]] = {}
+
+    def notes_for(provider: str, job_id: str) -> list[str]:
+        if (provider, job_id) not in notes:
+            notes[(provider, job_id)] = notes_of[provider](job_id) if provider in notes_of else []
+        return notes[(provider, job_id)]
+
+    markers: dict[str, str] = {}  # event marker -> the job it belongs to
+    for row in history:
+        if outbox_kind(row.actor, row.field, row.new_value) is None:
+            continue
+        event, where = outbox.get(row.id), f"history {row.id} ({row.field} {row.new_value})"
+        if event is None:
+            result.updates_lost.append(f"{where}: no outbox row")
+            continue
+        provider = providers.get(row.request_id)
+        dispatch = (dispatches.get(event.dispatch_id) if event.dispatch_id
+                    else by_request.get((row.request_id, provider)))
+        if dispatch is None or not dispatch.job_id:
+            continue  # no job (yet, or ever): nothing the utility could have received
+        marker = _marker(event.text)
+        if event.state == "pending":
+            result.updates_lost.append(f"{where}: not delivered to {dispatch.provider} job {dispatch.job_id}")
+            continue
+        if event.state != "sent" or marker is None:
+            continue
+        markers[marker] = f"{dispatch.provider}:{dispatch.job_id}"
+        held = sum(note.count(marker) for note in notes_for(dispatch.provider, dispatch.job_id))
+        if held == 0:
+            result.updates_lost.append(f"{where}: sent, but {dispatch.provider} job {dispatch.job_id} lacks it")
+        elif held > max(1, event.attempts):
+            result.updates_doubled.append(f"{where}: {held} times at {dispatch.provider} job {dispatch.job_id} "
+                                          f"after {event.attempts} attempts")
+    for (provider, job_id), texts in notes.items():
+        for text in texts:
+            for marker in re.findall(r"\[cc-\d+\]", text):
+                if markers.get(marker, f"{provider}:{job_id}") != f"{provider}:{job_id}":
+                    result.updates_doubled.append(f"{marker} also at {provider} job {job_id}")
+    last_by_contact_centre: dict[int, RequestHistory] = {}
+    for row in history:
+        if row.field != "status":
+            continue
+        if not row.actor.startswith("sync:"):
+            last_by_contact_centre[row.request_id] = row
+        else:
+            closure = last_by_contact_centre.get(row.request_id)
+            if closure is not None and closure.new_value in CLOSED:
+                result.closures_undone.append(f"request {row.request_id}: closed as {closure.new_value} by "
+                                              f"{closure.actor}, then set to {row.new_value} by {row.actor}")
+                last_by_contact_centre.pop(row.request_id)
+
+
+def _marker(text: str) -> str | None:
+    found = re.search(r"\[cc-\d+\]", text or "")
+    return found.group(0) if found else None
+
+
+def notes_reader(sim) -> Callable[[str], list[str]]:
+    """The notes or comments a simulator holds for one job, as text (whatever the utility's form)."""
+    reader = getattr(sim, "notes", None) or sim.comments
+
+    def read(job_id: str) -> list[str]:
+        try:
+            items = reader(job_id)
+        except KeyError:
+            return []
+        return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) for item in items]
+
+    return read
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -287,7 +389,8 @@ EXTRA_KINDS = {
     "teplotsentral": ("x-db-locked", "x-internal", "x-validation", "x-evil-xml"),
 }
 # Faults of the chaos run's own (counted in Chaos.tally).
-DISRUPTIONS = ("kill_mid_run", "kill_before_commit", "kill_after_commit", "pg_terminate", "outage", "token_expiry")
+DISRUPTIONS = ("kill_mid_run", "kill_before_commit", "kill_after_commit", "pg_terminate", "outage", "token_expiry",
+               "zombie")
 
 
 @dataclass
@@ -339,6 +442,7 @@ class Chaos:
         self.tally: Counter[str] = Counter()  # faults performed here (kills, terminations, outages, expiries)
         self.notes: Counter[str] = Counter()  # what else happened (not faults)
         self.skew = timedelta(0)
+        self.events = 0  # contact-centre events written (their markers)
         self.cycles = 0
         self.settle_rounds = 0
         self.utilities: dict[str, Utility] = {}
@@ -482,32 +586,72 @@ class Chaos:
                 generate(session, generated, now=now, seed=rng.randrange(1 << 30), spread=timedelta(hours=1))
 
     def operators_act(self, utility: Utility) -> None:
-        """Operators and residents act on a few requests already at the utility: notes for it."""
+        """Operators and residents act on a few requests of the utility (sent or not yet): rework,
+        details, withdrawal, closure. Every text carries a marker the reconciliation looks for."""
+        with self.sessions.begin() as session:
+            for request in self._some_requests(session, utility, utility.rng.randint(0, 2)):
+                self._contact_centre_event(session, request, utility.rng)
+
+    def _some_requests(self, session, utility: Utility, count: int) -> list:
         from sqlalchemy import select
 
         from gateway.models import Dispatch, Request
-        from gateway.statuses import CLOSED, RequestStatus
+        from gateway.statuses import CLOSED
+
+        candidates = session.scalars(
+            select(Request).join(Dispatch, Dispatch.request_id == Request.id)
+            .where(Dispatch.provider == utility.name, Request.status.not_in(list(CLOSED)))
+            .order_by(Request.id)
+        ).all()
+        return utility.rng.sample(candidates, min(len(candidates), count))
+
+    def _contact_centre_event(self, session, request, rng: random.Random) -> None:
+        from gateway.statuses import RequestStatus
         from gateway.sync.bookkeeping import add_history, set_request_status
 
-        rng = utility.rng
-        with self.db_lock, self.sessions.begin() as session:
-            candidates = session.scalars(
-                select(Request).join(Dispatch, Dispatch.request_id == Request.id)
-                .where(Dispatch.provider == utility.name, Dispatch.state == "sent",
-                       Request.status.not_in(list(CLOSED)))
-                .order_by(Request.id)
-            ).all()
-            for request in rng.sample(candidates, min(len(candidates), rng.randint(0, 2))):
-                action = rng.choice(["rework", "details", "withdraw"])
-                if action == "rework":
-                    set_request_status(session, request, RequestStatus.REWORK, actor="operator:chaos",
-                                       note="мешканець: проблема повторилась")
-                elif action == "details":
-                    add_history(session, request, actor="resident", field="details", old=None,
-                                new="код домофона 45, вхід з двору")
-                else:
-                    set_request_status(session, request, RequestStatus.WITHDRAWN, actor="operator:chaos",
-                                       note="мешканець відкликав заявку")
+        with self.lock:
+            self.events += 1
+            marker = f"[cc-{self.events}]"
+        action = rng.choice(["rework", "details", "details", "withdraw", "close"])
+        if action == "rework":
+            set_request_status(session, request, RequestStatus.REWORK, actor="operator:chaos",
+                               note=f"мешканець: проблема повторилась {marker}")
+        elif action == "details":
+            add_history(session, request, actor="resident", field="details", old=None,
+                        new=f"код домофона 45, вхід з двору {marker}")
+        elif action == "withdraw":
+            set_request_status(session, request, RequestStatus.WITHDRAWN, actor="operator:chaos",
+                               note=f"мешканець відкликав заявку {marker}")
+        else:
+            status = rng.choice([RequestStatus.DUPLICATE, RequestStatus.FALSE_CALL, RequestStatus.NOT_COMPETENCE,
+                                 RequestStatus.CONSULTATION])
+            set_request_status(session, request, status, actor="operator:chaos", note=f"закрито оператором {marker}")
+        self.note(f"cc_{action}")
+
+    def concurrent_events(self, utility: Utility, stop: threading.Event) -> None:
+        """While a cycle runs: contact-centre events in overlapping transactions, the one that got its
+        history id first committing last (what a cursor over ids would skip for good)."""
+        rng = random.Random(utility.rng.random())
+        while not stop.wait(rng.uniform(0.5, 3.0)):
+            first, second = self.sessions(), self.sessions()
+            try:
+                with first.begin():
+                    picked = self._some_requests(first, utility, 1)
+                    if not picked:
+                        continue
+                    self._contact_centre_event(first, picked[0], rng)
+                    first.flush()  # its history id is taken now; the commit comes later
+                    with second.begin():
+                        others = [r for r in self._some_requests(second, utility, 2) if r.id != picked[0].id]
+                        if others:
+                            self._contact_centre_event(second, others[0], rng)
+                    self.note("cc_interleaved")
+            except Exception as exc:  # e.g. a deadlock with a sync: that transaction never happened
+                self.note("cc_transaction_aborted")
+                self.log.warning("%s: a contact-centre transaction failed: %s", utility.name, _describe(exc))
+            finally:
+                first.close()
+                second.close()
 
     def utility_works(self, utility: Utility) -> None:
         """The crews work; now and then a notice is published, revised or cancelled."""
@@ -650,8 +794,77 @@ class Chaos:
             self.count("token_expired")
 
     # cycles -------------------------------------------------------------------------------------------
+    def _command(self, utility: Utility, skew: timedelta) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), "--child", utility.name,
+                "--skew", str(skew.total_seconds()), "--connect-timeout", str(self.args.connect_timeout),
+                "--read-timeout", str(self.args.read_timeout)]
+
+    def _env(self, utility: Utility, app_name: str) -> dict[str, str]:
+        # A lock wait past 20 s fails the statement (and the step): a frozen zombie's row locks, or a
+        # wait nobody resolves, never hang a cycle (what it changed is rolled back, nothing is lost).
+        url = f"{self.db_url}?application_name={app_name}&options=-c%20lock_timeout%3D20000"
+        return {**os.environ, **utility.env, "GATEWAY_DATABASE_URL": url,
+                "CHAOS_LOG": str(self.args.log_dir / "children.log")}
+
+    def second_runner(self, utility: Utility, skew: timedelta, label: str) -> dict[str, Any] | None:
+        """Another sync of the same utility while the first runs (by hand, or Airflow's retry of a task
+        it gave up on): it must say the steps are taken, or, where it gets them, double nothing."""
+        app_name = f"{utility.app_name}-{label}"
+        with open(self.args.log_dir / "children.log", "ab") as stderr:
+            child = subprocess.Popen(self._command(utility, skew), env=self._env(utility, app_name), cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=stderr, text=True)
+        result = None
+        try:
+            out, _ = child.communicate(timeout=CHILD_TIMEOUT)
+            for line in out.splitlines():
+                if line.startswith("result "):
+                    result = json.loads(line[len("result "):])
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            self.note("hung_second_runner_killed")
+        busy = sum(1 for counts in (result or {}).values() if counts and counts.get("busy"))
+        self.note(f"{label}_runs")
+        if busy:
+            self.note(f"{label}_steps_busy")
+        self.log.info("%s %s (skew %s): exit %s: %s", utility.name, label, skew, child.returncode, json.dumps(result))
+        return result
+
+    def overlap(self, utility: Utility, skew: timedelta, delay: float) -> None:
+        time.sleep(delay)
+        if utility.child is not None and utility.child.poll() is None:
+            self.second_runner(utility, skew, "overlap")
+
+    def zombie(self, utility: Utility, child: subprocess.Popen, skew: timedelta, delay: float) -> None:
+        """Freeze the running sync (SIGSTOP), let its step locks go (their connections terminated, as when
+        a host loses its network), run the next sync with a clock past the frozen one's leases, then
+        let the frozen one go on: a zombie that outlived its lease. It must overwrite nothing."""
+        time.sleep(delay)
+        with utility.lock:
+            if child.poll() is not None or utility.child is not child:
+                return
+            os.kill(child.pid, signal.SIGSTOP)
+            self.count("zombie_outlived_lease")
+        try:
+            # every connection of it: the step locks go, and no row it locked holds the next sync up
+            rows = self.pg.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                (self.db_name, utility.app_name),
+            ).fetchall()
+            for (pid,) in rows:
+                self.pg.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            later = skew + SKEW_STEP
+            with self.lock:
+                self.skew = max(self.skew, later)
+            self.second_runner(utility, later, "after_zombie")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGCONT)
+
     def run_cycle(self, utility: Utility, chaos: bool, step: timedelta = SKEW_STEP) -> dict[str, Any] | None:
-        """One sync cycle of one utility in a child process; faults armed once it is ready."""
+        """One sync cycle of one utility in a child process; faults armed once it is ready. In a chaos
+        cycle, contact-centre events are written meanwhile in overlapping transactions, and now and
+        then a second sync of the utility overlaps it, or it is frozen past its lease (a zombie)."""
         # The clock jumps by ``step`` (minutes) between two cycles of a utility: a slow request of the
         # last cycle (seconds late) has long been handled by then, so let it be handled first.
         time.sleep(max(0.0, utility.sim.faults.quiet_at - time.monotonic()))
@@ -661,16 +874,15 @@ class Chaos:
             skew, cycle = self.skew, self.cycles
         utility.cycles += 1
         utility.app_name = f"chaos-{utility.name}-{cycle}"
-        env = {**os.environ, **utility.env,
-               "GATEWAY_DATABASE_URL": f"{self.db_url}?application_name={utility.app_name}",
-               "CHAOS_LOG": str(self.args.log_dir / "children.log")}
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", utility.name,
-                   "--skew", str(skew.total_seconds()), "--connect-timeout", str(self.args.connect_timeout),
-                   "--read-timeout", str(self.args.read_timeout)]
+        env = self._env(utility, utility.app_name)
+        command = self._command(utility, skew)
         planned = []
+        helpers: list[threading.Thread] = []
+        stop_events = threading.Event()
         if chaos:
             self.plan_faults(utility)
             planned = self.plan_disruptions(utility)
+            helpers.append(threading.Thread(target=self.concurrent_events, args=(utility, stop_events), daemon=True))
         utility.creates_seen = 0
         with open(self.args.log_dir / "children.log", "ab") as stderr:
             child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
@@ -685,6 +897,16 @@ class Chaos:
             for line in child.stdout:  # type: ignore[union-attr]
                 if line.startswith("ready") and started is None:
                     started = time.monotonic()
+                    if chaos:
+                        roll, span = utility.rng.random(), utility.expected_duration()
+                        if roll < self.args.zombie_rate and not self.skipped("zombie", utility):
+                            helpers.append(threading.Thread(target=self.zombie, daemon=True, args=(
+                                utility, child, skew, utility.rng.uniform(0.1, span))))
+                        elif roll < self.args.zombie_rate + self.args.overlap_rate:
+                            helpers.append(threading.Thread(target=self.overlap, daemon=True, args=(
+                                utility, skew, utility.rng.uniform(0, span))))
+                    for helper in helpers:
+                        helper.start()
                     for delay, action in planned:
                         timer = threading.Timer(delay, action)
                         timer.daemon = True
@@ -694,6 +916,10 @@ class Chaos:
                     result = json.loads(line[len("result "):])
             child.wait()
         finally:
+            stop_events.set()
+            for helper in helpers:
+                if helper.ident is not None:  # started
+                    helper.join(CHILD_TIMEOUT)
             watchdog.cancel()
             for timer in list(utility.timers):
                 timer.cancel()
@@ -746,12 +972,17 @@ class Chaos:
     def unsettled(self) -> int:
         from sqlalchemy import func, select
 
-        from gateway.models import Dispatch
+        from gateway.models import Dispatch, OutboundUpdate
         from gateway.sync import states
 
         with self.sessions() as session:
-            return session.scalar(select(func.count()).select_from(Dispatch).where(
+            open_dispatches = session.scalar(select(func.count()).select_from(Dispatch).where(
                 Dispatch.state.in_(states.CLAIMABLE)))
+            undelivered = session.scalar(
+                select(func.count()).select_from(OutboundUpdate)
+                .join(Dispatch, Dispatch.id == OutboundUpdate.dispatch_id)
+                .where(OutboundUpdate.state == "pending", Dispatch.job_id.is_not(None)))
+            return open_dispatches + undelivered
 
     def jobs(self) -> dict[str, dict[str, list[str]]]:
         found = {}
@@ -782,7 +1013,9 @@ class Chaos:
             self.settle_rounds = done
             if self.unsettled() == 0:
                 break
-        return reconcile(self.sessions, self.jobs()), time.monotonic() - started
+        result = reconcile(self.sessions, self.jobs())
+        reconcile_updates(self.sessions, result, {name: notes_reader(u.sim) for name, u in self.utilities.items()})
+        return result, time.monotonic() - started
 
 
 def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
@@ -801,6 +1034,10 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--terminate-rate", type=float, default=0.35,
                         help="chance a cycle's database backend is terminated")
     parser.add_argument("--outage-rate", type=float, default=0.15, help="chance the utility goes down in a cycle")
+    parser.add_argument("--overlap-rate", type=float, default=0.25,
+                        help="chance a second sync of the utility overlaps a cycle")
+    parser.add_argument("--zombie-rate", type=float, default=0.15,
+                        help="chance a cycle's sync is frozen past its lease while the next one runs")
     parser.add_argument("--settle-rounds", type=int, default=8, help="clean rounds at most, after the faults")
     parser.add_argument("--skip", action="append", default=[], metavar="KIND[@UTILITY]",
                         help="never inject this fault kind (a FaultPlan kind, or one of "
@@ -842,7 +1079,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         chaos.drop_database()
     faults = chaos.faults_injected()
     for label, problems in (("LOST", result.lost), ("DUPLICATED", result.duplicated),
-                            ("UNRESOLVED", result.unresolved)):
+                            ("UNRESOLVED", result.unresolved), ("UPDATE LOST", result.updates_lost),
+                            ("UPDATE DOUBLED", result.updates_doubled), ("CLOSURE UNDONE", result.closures_undone)):
         for problem in problems if args.verbose or len(problems) <= 20 else problems[:20]:
             print(f"{label}: {problem}")
     kinds = ", ".join(f"{k}={v}" for k, v in sorted(chaos.faults_by_kind().items()) if v)
@@ -851,7 +1089,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     print(f"chaos: faults by kind: {kinds}", file=sys.stderr)
     print(SUMMARY.format(faults=faults, requests=result.requests, jobs=result.jobs, lost=len(result.lost),
                          duplicated=len(result.duplicated), dead_letters=result.dead_letters,
-                         unresolved=len(result.unresolved)), flush=True)
+                         unresolved=len(result.unresolved), updates_lost=len(result.updates_lost),
+                         updates_doubled=len(result.updates_doubled),
+                         closures_undone=len(result.closures_undone)), flush=True)
     return 0 if result.ok else 1
 
 

@@ -7,7 +7,7 @@ case: a create that takes effect at the "utility" and then raises, as a dropped 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +24,7 @@ from gateway.connector import (
     WorksPage,
 )
 
-STATUSES = frozenset({"NEW", "WORKING", "DONE", "NOT_OURS"})
+STATUSES = frozenset({"NEW", "WORKING", "DONE", "NOT_OURS", "CANCELLED"})
 
 
 @dataclass
@@ -43,11 +43,16 @@ class FakeUtility:
     rejects_in_feed: list[tuple[int, RejectedItem]] = field(default_factory=list)  # (position in feed, reject)
     updates: list[tuple[str, JobUpdate]] = field(default_factory=list)
     works: list[PlannedWork] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> job id, once created
     create_failures: list[ScriptedFailure] = field(default_factory=list)
     lookup_failures: list[Exception] = field(default_factory=list)
     failures_by_reference: dict[str, Exception] = field(default_factory=dict)
     create_calls: int = 0
     idempotent: bool = True
+    asynchronous: bool = False  # True: a create answers with a token; the job appears on release()
+    pending: dict[str, JobDraft] = field(default_factory=dict)  # token -> draft, not a job yet
+    resolve_calls: int = 0
+    create_gate: Callable[[JobDraft], None] | None = None  # called inside a create, before it commits
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def change(self, job_id: str, status: str, at: datetime, comment: str | None = None) -> StatusChange:
@@ -56,6 +61,14 @@ class FakeUtility:
                             reference=self.jobs[job_id].reference, comment=comment)
         self.changes.append(item)
         return item
+
+    def release(self, token: str | None = None) -> None:
+        """Finish asynchronous creations (all, or one token's)."""
+        for key in [token] if token else list(self.pending):
+            draft = self.pending.pop(key)
+            job_id = f"J{next(self._ids)}"
+            self.jobs[job_id] = draft
+            self.tokens[key] = job_id
 
     def jobs_for(self, reference: str) -> list[str]:
         return [job_id for job_id, d in self.jobs.items() if d.reference == reference]
@@ -74,6 +87,12 @@ class FakeConnector(Connector):
         failure = u.create_failures.pop(0) if u.create_failures else None
         if failure and not failure.after_effect:
             raise failure.error
+        if u.create_gate is not None:
+            u.create_gate(job)
+        if u.asynchronous:
+            token = f"T-{job.reference}-{u.create_calls}"
+            u.pending[token] = job
+            return CreateResult(pending_token=token)
         if u.idempotent and job.idempotency_key in u.by_key:
             job_id = u.by_key[job.idempotency_key]
         else:
@@ -89,6 +108,12 @@ class FakeConnector(Connector):
             raise self.utility.lookup_failures.pop(0)
         return [RemoteJob(job_id=j, reference=reference) for j in self.utility.jobs_for(reference)]
 
+    def resolve_pending(self, token: str) -> RemoteJob | None:
+        u = self.utility
+        u.resolve_calls += 1
+        job_id = u.tokens.get(token)
+        return RemoteJob(job_id=job_id, reference=u.jobs[job_id].reference) if job_id else None
+
     def fetch_changes(self, cursor: str | None, limit: int) -> ChangePage:
         start = int(cursor or 0)
         window = self.utility.changes[start : start + limit]
@@ -102,6 +127,12 @@ class FakeConnector(Connector):
 
     def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage:
         return WorksPage(works=list(self.utility.works))
+
+
+class SoapLikeFakeConnector(FakeConnector):
+    """Like teplotsentral: a repeated create makes a second job (no key, no reference check)."""
+
+    idempotent_create = False
 
 
 def at(minutes: int) -> datetime:

@@ -17,7 +17,7 @@ from gateway.reference_data import items_by_code
 from gateway.registry import Manifest
 from gateway.sync.context import SyncContext
 from gateway.sync.retry import RetryPolicy
-from tests.fakes import FakeConnector, FakeUtility
+from tests.fakes import FakeConnector, FakeUtility, SoapLikeFakeConnector
 
 DATA = Path(__file__).parent / "data"
 FAST_RETRY = RetryPolicy(attempts=3, initial=0.001, maximum=0.01, sleep=lambda _s: None)
@@ -32,8 +32,11 @@ def fake_context(sessions: sessionmaker[Session], utility: FakeUtility | None = 
         connector="tests.fakes:FakeConnector", conn_id="fake", mapping_file=DATA / "fake_mapping.yaml",
         path=Path(__file__), batch_size=options.pop("batch_size", 3),
     )
-    connector = FakeConnector(ConnectionConfig("fake", "http://fake.invalid"))
-    connector.utility = utility or FakeUtility()
+    utility = utility or FakeUtility()
+    # A utility whose create is not idempotent gets a connector that says so, as teplotsentral's does.
+    connector_class = FakeConnector if utility.idempotent else SoapLikeFakeConnector
+    connector = connector_class(ConnectionConfig("fake", "http://fake.invalid"))
+    connector.utility = utility
     mapping = load_mapping(manifest.mapping_file, utility_statuses=FakeConnector.statuses)
     options.setdefault("retry", FAST_RETRY)
     options.setdefault("pending_interval", 0.0)

@@ -72,11 +72,12 @@ def test_an_older_revision_changes_nothing(sessions):
 
 
 def test_ended_works_expire_on_their_own(sessions):
-    utility = FakeUtility(works=[_notice(ends_at=utcnow() + timedelta(seconds=1))])
+    # (an end an hour away: on a loaded machine a second could pass before the first pull)
+    utility = FakeUtility(works=[_notice(ends_at=utcnow() + timedelta(hours=1))])
     ctx = fake_context(sessions, utility)
     run_step(ctx, "pull_planned_works")
     utility.works = []
-    ctx.clock = lambda: utcnow() + timedelta(minutes=5)
+    ctx.clock = lambda: utcnow() + timedelta(hours=2)
     assert run_step(ctx, "pull_planned_works")["expired"] == 1
     assert _announcements(sessions)[0].state == "expired"
 

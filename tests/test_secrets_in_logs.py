@@ -121,6 +121,11 @@ def run(ctx, step: str) -> None:
         run_step(ctx, step)
 
 
+def utility_notes(sim, name: str, job_id: str) -> list:
+    """The notes or comments the utility holds for a job, as it stored them."""
+    return sim.notes(job_id) if name == "vodokanal" else sim.comments(job_id)
+
+
 def inject_feed_noise(sim, name: str, job_ids: list[str]) -> None:
     """A crew comment holding a phone, once on a readable change and once on one the connector rejects."""
     first, second = job_ids[0], job_ids[1]
@@ -217,9 +222,17 @@ def test_a_full_sync_logs_no_secret_or_phone_and_sends_only_mapped_fields(name, 
             stored += [b.last_error or "" for b in session.scalars(select(CircuitBreaker))]
             stored += [h.note or "" for h in session.scalars(select(RequestHistory).where(
                 RequestHistory.actor == f"sync:{name}", RequestHistory.field == "dispatch"))]
+            # notes and comments: every history row (the utility's comments too), the outbox's texts
+            notes = [f"{h.new_value or ''}\n{h.note or ''}" for h in session.scalars(select(RequestHistory))]
+            notes += [f"{u.text}\n{u.last_error or ''}" for u in session.scalars(select(OutboundUpdate))]
         for text in stored:
             assert not [s for s in secrets if s in text], f"a secret stored: {text[:500]}"
             assert not leaked_phones(text, phones), f"a phone stored: {text[:500]}"
+        # ... and the notes and comments the utility received (residents' own words may hold a phone)
+        notes += [json.dumps(n, ensure_ascii=False) for r in sent for n in utility_notes(sim, name, jobs[r.number])]
+        assert any(DETAILS in n for n in notes), "no note reached the scan"
+        for text in notes:
+            assert not [s for s in secrets if s in text], f"a secret in a note or comment: {text[:500]}"
 
         # what the utility received ------------------------------------------------------------------------------
         send = ctx.mapping.send_fields

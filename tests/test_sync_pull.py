@@ -183,12 +183,15 @@ def test_change_for_a_job_whose_create_reply_was_lost_adopts_it(sessions):
     number = register(sessions)
     from collections import Counter
 
-    from gateway.sync.push import _start_attempt, claim_batch, enqueue_new_requests
+    from gateway.sync.push import claim_batch, enqueue_new_requests, process_dispatch
+    from tests.fakes import ScriptedFailure
 
     enqueue_new_requests(ctx, Counter())
     (dispatch_id,) = claim_batch(ctx, 1)
-    _, draft, _ = _start_attempt(ctx, dispatch_id)
-    job = ctx.connector.create_job(draft).job_id  # reply "lost": never recorded
+    utility.create_failures.append(ScriptedFailure(SystemExit("killed"), after_effect=True))
+    with pytest.raises(SystemExit):  # reply "lost": never recorded
+        process_dispatch(ctx, dispatch_id, Counter())
+    (job,) = utility.jobs_for(number)
     utility.change(job, "WORKING", T0)
     run_step(ctx, "pull_status_changes")
     with sessions() as session:

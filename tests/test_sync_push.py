@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError
@@ -12,7 +14,7 @@ from gateway.models import DeadLetter, RequestHistory
 from gateway.statuses import RequestStatus
 from gateway.sync import states
 from gateway.sync.engine import run_step
-from gateway.sync.push import _start_attempt, claim_batch, enqueue_new_requests
+from gateway.sync.push import claim_batch, enqueue_new_requests, process_dispatch
 from tests.fakes import FakeUtility, ScriptedFailure
 from tests.sync_helpers import dispatch_of, fake_context, register, request_by_number
 
@@ -54,7 +56,7 @@ def test_ambiguous_create_is_resolved_by_lookup_without_a_second_create(sessions
 
 
 def test_ambiguous_create_that_did_not_land_is_created_once_after_proof(sessions):
-    utility = FakeUtility(idempotent=False)
+    utility = FakeUtility()  # idempotent: an empty lookup lets the create be repeated at once
     utility.create_failures.append(ScriptedFailure(AmbiguousError("connection dropped"), after_effect=False))
     ctx = fake_context(sessions, utility)
     number = register(sessions)
@@ -86,8 +88,10 @@ def test_crash_after_the_call_before_the_commit_is_recovered_by_lookup(sessions)
     counts: Counter[str] = Counter()
     enqueue_new_requests(ctx, counts)
     (dispatch_id,) = claim_batch(ctx, 10)
-    _, draft, _ = _start_attempt(ctx, dispatch_id)
-    ctx.connector.create_job(draft)  # the utility has the job; the process dies before recording it
+    # The utility has the job; the process dies (no exception handler runs) before recording it.
+    utility.create_failures.append(ScriptedFailure(SystemExit("killed"), after_effect=True))
+    with pytest.raises(SystemExit):
+        process_dispatch(ctx, dispatch_id, Counter())
     with sessions() as session, session.begin():
         dispatch = dispatch_of(session, number)
         assert dispatch.state == states.IN_FLIGHT
@@ -170,15 +174,15 @@ def test_history_records_the_sync_as_actor(sessions):
 
 def _due_now(sessions, number: str) -> None:
     with sessions() as session, session.begin():
-        dispatch = dispatch_of(session, number)
-        dispatch.next_attempt_at = dispatch.created_at
+        dispatch = dispatch_of(session, number)  # time passes: the settle delay is over
+        dispatch.next_attempt_at = dispatch.state_since = dispatch.created_at - timedelta(hours=1)
 
 
 def test_without_idempotency_an_empty_lookup_right_after_a_timeout_is_no_proof(sessions):
     utility = FakeUtility(idempotent=False)
     utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=False))
     ctx = fake_context(sessions, utility)
-    ctx.connector.idempotent_create = False  # like the SOAP utility
+    assert ctx.connector.idempotent_create is False  # like the SOAP utility
     number = register(sessions)
     assert run_step(ctx, "push_jobs")["unknown"] == 1
     assert utility.create_calls == 1  # no second create in the same breath
@@ -199,7 +203,6 @@ def test_without_idempotency_a_later_empty_lookup_proves_absence_and_creates_onc
     utility = FakeUtility(idempotent=False)
     utility.create_failures.append(ScriptedFailure(AmbiguousError("read timeout"), after_effect=False))
     ctx = fake_context(sessions, utility)
-    ctx.connector.idempotent_create = False
     number = register(sessions)
     run_step(ctx, "push_jobs")
     _due_now(sessions, number)

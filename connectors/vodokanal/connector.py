@@ -23,6 +23,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -109,6 +110,7 @@ class VodokanalConnector(Connector):
 
     statuses = STATUSES
     idempotent_create = True
+    feed_sequenced = True  # the change feed's seq orders a job's changes
 
     def __init__(self, connection: ConnectionConfig, *, timeouts: Timeouts | None = None) -> None:
         super().__init__(connection, timeouts=timeouts)
@@ -208,6 +210,10 @@ class VodokanalConnector(Connector):
             headers={"Idempotency-Key": key},
         )
         log.info("vodokanal: %s: accepted", what)
+
+    def close_job(self, job_id: str, update: JobUpdate) -> None:
+        """Notes are the only way in; ``withdrawn`` is the kind that stops the crew's work."""
+        self.push_update(job_id, replace(update, kind="withdrawn"))
 
     def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage:
         if since.utcoffset() is None or until.utcoffset() is None:

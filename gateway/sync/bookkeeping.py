@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import utcnow
-from gateway.models import Cursor, DeadLetter, Request, RequestHistory, SyncRun
+from gateway.models import Cursor, DeadLetter, OutboundUpdate, Request, RequestHistory, SyncRun
 from gateway.redact import mask_phones
+from gateway.statuses import CLOSED, CONTACT_CENTRE_CLOSURES, RequestStatus
 
 
 def redact_phones(text: str) -> str:
@@ -95,10 +96,33 @@ def add_history(
     at: datetime | None = None,
 ) -> None:
     at = at or utcnow()
-    session.add(
-        RequestHistory(request_id=request.id, at=at, actor=actor, field=field, old_value=old, new_value=new, note=note)
-    )
+    row = RequestHistory(request_id=request.id, at=at, actor=actor, field=field, old_value=old, new_value=new,
+                         note=note)
+    session.add(row)
     request.updated_at = at
+    kind = outbox_kind(actor, field, new)
+    if kind is not None:
+        # The transactional outbox: the event commits with the change or not at all, so no event is
+        # skipped by a reader that saw a later one first, and none waits on a cursor.
+        session.add(OutboundUpdate(request_id=request.id, history=row, kind=kind, text=note or new or kind,
+                                   state="pending", attempts=0, next_attempt_at=at, created_at=at))
+
+
+def outbox_kind(actor: str, field: str, new: str | None) -> str | None:
+    """Which contact-centre changes the utility must hear about (our own sync writes are not news)."""
+    if actor.startswith("sync:"):
+        return None
+    if field == "details":
+        return "details"
+    if field != "status":
+        return None
+    if new == RequestStatus.REWORK:
+        return "rework"
+    if new == RequestStatus.WITHDRAWN:
+        return "withdrawn"
+    if new in CONTACT_CENTRE_CLOSURES:
+        return "closed"
+    return None
 
 
 def set_request_status(session: Session, request: Request, status: str, *, actor: str, note: str | None = None,
@@ -134,3 +158,17 @@ def record_run(sessions: sessionmaker[Session], provider: str, step: str) -> Ite
             run.duration_ms = int((time.monotonic() - t0) * 1000)
             run.counts = dict(counts)
             run.outcome, run.error = outcome, error
+
+
+def closed_by_contact_centre(session: Session, request: Request) -> bool:
+    """Closed, and by the contact centre (not by a utility's status): a utility's later change must
+    not reopen it, and is kept as an executor comment instead."""
+    if request.status not in CLOSED:
+        return False
+    actor = session.scalar(
+        select(RequestHistory.actor)
+        .where(RequestHistory.request_id == request.id, RequestHistory.field == "status",
+               RequestHistory.new_value == request.status)
+        .order_by(RequestHistory.id.desc()).limit(1)
+    )
+    return actor is None or not actor.startswith("sync:")

@@ -17,6 +17,7 @@ from gateway.connector import Connector
 from gateway.db import session_factory, utcnow
 from gateway.mapping import Mapping, load_mapping
 from gateway.registry import Manifest
+from gateway.sync.locks import HeldLock, new_owner
 from gateway.sync.retry import RetryPolicy
 
 
@@ -39,6 +40,20 @@ class SyncContext:
     pending_rounds: int = 5  # how often a push run re-checks asynchronously created jobs
     pending_interval: float = 0.5  # seconds between those checks
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    owner: str = field(default_factory=new_owner)  # this runner's token on every claim it makes
+    held: HeldLock | None = None  # the step's lock while a step runs (gateway.sync.engine)
+
+    def still_holding(self) -> None:
+        """Between two items: stop (StepLockLost) if this runner no longer holds the step."""
+        if self.held is not None:
+            self.held.ensure()
+
+    @property
+    def dispatch_lease(self) -> timedelta:
+        """A claim outlives the longest call it covers: every attempt timing out, every wait between."""
+        t, r = self.connector.timeouts, self.retry
+        longest = r.attempts * (t.connect + t.read) + (r.attempts - 1) * max(r.maximum, r.max_retry_after)
+        return max(self.lease, timedelta(seconds=2 * longest))
 
     @property
     def provider(self) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from gateway.announcements import expire_ended, upsert_notice
+from sqlalchemy import select
+
+from gateway.announcements import EXPIRED, expire_ended, upsert_notice
 from gateway.errors import AmbiguousError, RetriableError
-from gateway.linking import on_announcement_changed
+from gateway.linking import on_announcement_changed, reopen_after_extension
+from gateway.models import Announcement
 from gateway.sync.bookkeeping import record_dead_letter
 from gateway.sync.context import SyncContext
 from gateway.sync.retry import call_with_retry
@@ -23,7 +26,11 @@ def pull_planned_works(ctx: SyncContext, counts: Counter[str]) -> None:
                            retry_on=(RetriableError, AmbiguousError))
     with ctx.sessions() as session, session.begin():
         for work in page.works:
+            before = session.scalar(select(Announcement.state).where(Announcement.provider == ctx.provider,
+                                                                     Announcement.notice_id == work.notice_id))
             outcome = upsert_notice(session, ctx.provider, ctx.manifest.title, work, now)
+            if before == EXPIRED and outcome == "revised":
+                counts["reopened_by_extension"] += reopen_after_extension(session, ctx.provider, work.notice_id, now)
             counts[outcome] += 1
             if work.unparsed_lines:
                 counts["unparsed_address_lines"] += len(work.unparsed_lines)

@@ -19,6 +19,7 @@ REGISTRY = load_registry()
 CONNECTORS = sorted(name for name, m in REGISTRY.items() if m.simulator)
 QUICK_RETRY = RetryPolicy(attempts=4, initial=0.05, maximum=0.5, max_retry_after=5)
 TEST_TIMEOUTS = Timeouts(connect=2, read=5)
+CONTACT_NAME = "Олена Петренко-Тестова"  # a resident's name: no mapping sends it
 
 
 def start_simulator(manifest: Manifest, seed: int = 1520):
@@ -52,6 +53,7 @@ def register_for(sessions: sessionmaker[Session], manifest: Manifest, count: int
             request = register_request(
                 session, item=items[code], street=streets[n % len(streets)], house=str(100 + n), flat=str(n + 1),
                 description=f"{items[code].name_uk} (перевірка {n})", contact_phone=f"+38067{5550000 + n}",
+                contact_name=f"{CONTACT_NAME} {n}",
                 registered_at=utcnow() - timedelta(minutes=count - n), executor_id=manifest.executor,
             )
             numbers.append(request.number)

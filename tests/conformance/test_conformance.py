@@ -13,13 +13,11 @@ from sqlalchemy import select
 
 from gateway.classifier import default_classifier
 from gateway.models import Announcement, AnnouncementRevision, Dispatch, Request
-from gateway.statuses import RequestStatus
 from gateway.sync.engine import run_step
-from gateway.sync.push import build_draft
 from tests.conformance.helpers import (
     CONNECTORS,
+    CONTACT_NAME,
     REGISTRY,
-    TEST_TIMEOUTS,
     context,
     no_doubles,
     register_for,
@@ -99,21 +97,15 @@ def test_change_feed_resumes_from_its_cursor_without_gaps_or_repeats(name, sim, 
                 break
         assert len(seen) == len(set(seen)), f"round {round_}: a change came twice"
     # no gaps: the last change seen of every job is the status the utility reports for it now
-    last: dict[str, tuple] = {}
     with sessions() as session:
         jobs = {d.reference: d.job_id for d in session.scalars(select(Dispatch))}
     run_step(ctx, "pull_status_changes")
-    mapping = ctx.mapping
     with sessions() as session:
         for number in numbers:
             (remote,) = ctx.connector.find_jobs(number)
             assert remote.job_id == jobs[number]
             request = session.scalars(select(Request).where(Request.number == number)).one()
-            expected = mapping.status_for(remote.status)
-            if request.status != expected:
-                assert expected == RequestStatus.SENT and request.status == RequestStatus.SENT, number
-            last[number] = (remote.status, request.status)
-    assert last
+            assert request.status == ctx.mapping.status_for(remote.status), (number, remote.status)
 
 
 def test_status_changes_arrive_in_order_in_the_request_history(name, sim, engine, sessions):
@@ -132,8 +124,7 @@ def test_status_changes_arrive_in_order_in_the_request_history(name, sim, engine
             assert history, f"{number}: no change came back"
             assert [h.at for h in history] == sorted(h.at for h in history)
             (remote,) = ctx.connector.find_jobs(number)
-            assert request.status == ctx.mapping.status_for(remote.status) or (
-                ctx.mapping.status_for(remote.status) == RequestStatus.SENT)
+            assert request.status == ctx.mapping.status_for(remote.status), (number, remote.status)
 
 
 def test_planned_works_round_trip_to_announcements(name, sim, engine, sessions):
@@ -160,19 +151,20 @@ def test_planned_works_round_trip_to_announcements(name, sim, engine, sessions):
 
 
 def test_only_the_fields_the_mapping_sends_reach_the_utility(name, sim, engine, sessions):
+    """What the utility received (its own copy of the create), not the test's draft: the phone and the
+    flat only where the mapping sends them, the resident's name never."""
     manifest = REGISTRY[name]
-    (number,) = register_for(sessions, manifest, 1)
+    register_for(sessions, manifest, 1)
     ctx = context(manifest, sim, engine)
-    run_step(ctx, "push_jobs")
+    assert run_step(ctx, "push_jobs")["created"] == 1
     with sessions() as session:
         dispatch = session.scalars(select(Dispatch)).one()
         request = dispatch.request
-        draft = build_draft(ctx, request, dispatch, served_codes(manifest)[0])
-        payload_text = str(sim.job_payload(dispatch.job_id))
-    assert request.contact_name not in payload_text if request.contact_name else True
+        received = str(sim.job_payload(dispatch.job_id))
+    assert request.contact_name and CONTACT_NAME in request.contact_name
+    assert CONTACT_NAME not in received, "the resident's name reached the utility"
     phone_digits = request.contact_phone[-7:]
     if "contact_phone" in ctx.mapping.send_fields:
-        assert draft.contact_phone == request.contact_phone
+        assert phone_digits in received, "the mapping sends the phone, the utility did not get it"
     else:
-        assert draft.contact_phone is None and phone_digits not in payload_text
-    assert TEST_TIMEOUTS.read > 0 and number
+        assert phone_digits not in received, "the phone reached a utility whose mapping does not send it"
