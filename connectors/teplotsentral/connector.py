@@ -34,6 +34,18 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from connectors.teplotsentral.localtime import (
+    candidates,
+    floor_second,
+    is_real,
+    require_aware,
+    resolve,
+    to_wall,
+    wall_floor,
+    wall_span,
+    wire,
+)
+from connectors.teplotsentral.soap import ScreenedItem, build_screened_service
 from zeep.helpers import serialize_object
 
 from connectors.teplotsentral.contract import (
@@ -47,18 +59,6 @@ from connectors.teplotsentral.contract import (
 )
 from connectors.teplotsentral.cursor import ChangeCursor, change_key
 from connectors.teplotsentral.failures import classify
-from connectors.teplotsentral.localtime import (
-    candidates,
-    floor_second,
-    is_real,
-    require_aware,
-    resolve,
-    to_wall,
-    wall_floor,
-    wall_span,
-    wire,
-)
-from connectors.teplotsentral.soap import ScreenedItem, build_screened_service
 from gateway.addresses import StreetHouses, parse_address_line
 from gateway.connections import ConnectionConfig
 from gateway.connector import (

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
+from connectors.teplotsentral.soap import ReplyNotXml, redact_text
 from lxml import etree
 from urllib3.exceptions import ConnectTimeoutError
 from zeep import exceptions as zeep_errors
 
 from connectors.teplotsentral.contract import FAULT_AUTH, SERVER_FAULTS
-from connectors.teplotsentral.soap import ReplyNotXml, redact_text
 from gateway.errors import AmbiguousError, ConnectorError, FatalError, PermanentError, RetriableError
 
 _UNREADABLE = (

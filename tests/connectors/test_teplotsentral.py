@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from connectors.teplotsentral.localtime import candidates, resolve, to_wall, wall_floor, wall_span
+from connectors.teplotsentral.soap import build_service, redact_text
 from lxml import etree
 
 from connectors.teplotsentral.connector import TeplotsentralConnector, normalize_phone
@@ -21,8 +23,6 @@ from connectors.teplotsentral.contract import (
     WSDL_FILE,
     XSD_FILE,
 )
-from connectors.teplotsentral.localtime import candidates, resolve, to_wall, wall_floor, wall_span
-from connectors.teplotsentral.soap import build_service, redact_text
 from gateway.classifier import default_classifier
 from gateway.connections import ConnectionConfig
 from gateway.connector import JobDraft, JobUpdate, Timeouts

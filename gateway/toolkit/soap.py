@@ -1,5 +1,7 @@
-"""The zeep plumbing: a client built from the repository's WSDL, a quiet transport, the WS-Security
-token and an envelope log that never shows a password or a phone number.
+"""SOAP through zeep, for any utility with a WSDL: a client built from the WSDL file the utility handed
+over (never fetched), a quiet transport, the WS-Security token, an envelope log that never shows a
+password or a phone number, replies screened item by item, and every failure described as the
+(kind, status, code) the connector's rules classify.
 """
 
 from __future__ import annotations
@@ -11,36 +13,25 @@ from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
 from lxml import etree
 from zeep import Client, Plugin, Settings
+from zeep import exceptions as zeep_errors
 from zeep.exceptions import XMLParseError
 from zeep.transports import Transport
 from zeep.utils import get_media_type
 from zeep.wsse.username import UsernameToken
 
-from connectors.teplotsentral.contract import BINDING_NAME, NAMESPACE, WSDL_FILE
+from gateway.toolkit.failures import failure_kind
+from gateway.toolkit.redact import redact
 
 XML_MEDIA_TYPES = frozenset({"text/xml", "application/soap+xml", "application/xml"})
 # Elements whose text never reaches a log.
 SENSITIVE_ELEMENTS = frozenset({"Password", "Nonce", "Phone"})
-# Ukrainian phone numbers as people write them: +380 67 123 45 67, 067-123-45-67, (056) 401-23-45,
-# 0671234567, and the city's short form 401-23-45.
-_PHONE_RE = re.compile(
-    r"(?<![\d\w])(?:\+?3\s?8\s?)?(?:\(\s?0\s?\d{2}\s?\)|0\s?\d{2})[\s\-]?\d{3}[\s\-]?\d{2}[\s\-]?\d{2}(?!\d)"
-    r"|(?<![\d\w\-])\d{3}-\d{2}-\d{2}(?![\d\-])"
-)
 REDACTED = "***"
-
-
-def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Text fit for a log or an exception message: secrets and phone numbers masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return _PHONE_RE.sub("[phone]", text)
 
 
 def redact_envelope(envelope: etree._Element, secrets: Iterable[str | None] = ()) -> str:
@@ -48,7 +39,7 @@ def redact_envelope(envelope: etree._Element, secrets: Iterable[str | None] = ()
     for element in copy.iter():
         if isinstance(element.tag, str) and etree.QName(element).localname in SENSITIVE_ELEMENTS and element.text:
             element.text = REDACTED
-    return redact_text(etree.tostring(copy, encoding="unicode", pretty_print=True), secrets)
+    return redact(etree.tostring(copy, encoding="unicode", pretty_print=True), secrets)
 
 
 class ReplyNotXml(Exception):
@@ -220,8 +211,8 @@ class ItemScreenPlugin(Plugin):
         try:
             element.parse(alone, schema)
         except Exception as exc:  # whatever zeep refuses, the item does not fit
-            text = str(exc).replace(f"{{{NAMESPACE}}}", "") or type(exc).__name__
-            return redact_text(text, self._secrets)[:300]
+            text = re.sub(r"\{[^}]*\}", "", str(exc)) or type(exc).__name__
+            return redact(text, self._secrets)[:300]
         # zeep lets a required element missing at the end of a sequence pass (a missing Cancelled would
         # read as "not cancelled"): every element the schema requires must be there.
         present = {etree.QName(c).localname for c in item if isinstance(c.tag, str)}
@@ -268,19 +259,10 @@ def safe_settings() -> Settings:
     return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True, xml_huge_tree=False)
 
 
-# List replies whose items are screened one by one (see ItemScreenPlugin). FindComplaints is not: it
-# is the proof of whether a create went through, and a proof with an item left out could be wrong.
-SCREENED_LISTS = {"GetStatusChangesResponse": "StatusChange", "GetPlannedOutagesResponse": "Outage"}
-
-
-def build_service(**options: Any) -> tuple[Any, QuietTransport]:
-    """A zeep service proxy bound to ``address``, from the WSDL file in the repository (never fetched)."""
-    service, transport, _ = build_screened_service(**options)
-    return service, transport
-
-
 def build_screened_service(
     *,
+    wsdl: Path,
+    binding: str,
     address: str,
     username: str,
     password: str,
@@ -288,18 +270,81 @@ def build_screened_service(
     connect_timeout: float,
     read_timeout: float,
     logger: logging.Logger,
+    screened_lists: dict[str, str],
 ) -> tuple[Any, QuietTransport, ItemScreenPlugin]:
-    """``build_service`` plus the plugin holding the items screened out of the last list reply."""
+    """A zeep service proxy bound to ``address`` from the ``wsdl`` file, its transport, and the plugin
+    holding the items screened out of the last list reply (``screened_lists``: reply -> item name)."""
     session = requests.Session()
     timeouts = (connect_timeout, read_timeout)
     transport = QuietTransport(session=session, timeout=timeouts, operation_timeout=timeouts)
     token = UsernameToken(username, password, use_digest=use_digest)
-    screen = ItemScreenPlugin(SCREENED_LISTS, [password])
+    screen = ItemScreenPlugin(screened_lists, [password])
     client = Client(
-        str(WSDL_FILE),
+        str(wsdl),
         transport=transport,
         settings=safe_settings(),
         # ingress runs in this order: the envelope is logged as received, then screened
         plugins=[UsernameTokenPlugin(token), EnvelopeLogPlugin(logger, [password]), screen],
     )
-    return client.create_service(BINDING_NAME, address), transport, screen
+    return client.create_service(binding, address), transport, screen
+
+
+_UNREADABLE = (
+    zeep_errors.XMLSyntaxError,
+    zeep_errors.XMLParseError,
+    zeep_errors.DTDForbidden,
+    zeep_errors.EntitiesForbidden,
+    zeep_errors.ExternalReferenceForbidden,
+    zeep_errors.UnexpectedElementError,
+    zeep_errors.TransportError,
+    etree.LxmlError,
+)
+
+
+@dataclass(frozen=True)
+class SoapFailure:
+    """What went wrong, as the rules match it: ``kind`` is a transport kind (see failures.failure_kind),
+    ``soap:Client`` / ``soap:Server`` / ``soap:other`` / ``soap:none`` for a Fault, ``not_xml`` for a
+    page that is not SOAP, ``unreadable`` or ``unbuildable`` (zeep refused to build the request)."""
+
+    kind: str
+    status: int | None = None
+    code: str | None = None  # FaultDetail/Code
+    text: str | None = None  # the fault string (redact before use)
+    retry_after: str | None = None
+
+
+def describe(exc: BaseException, *, sent: bool) -> SoapFailure:
+    if isinstance(exc, zeep_errors.Fault):
+        side = fault_side(exc.code)
+        kind = "soap:none" if side is None else f"soap:{side}" if side in ("Client", "Server") else "soap:other"
+        return SoapFailure(kind, code=fault_detail_code(exc.detail), text=exc.message or "")
+    if isinstance(exc, ReplyNotXml):
+        return SoapFailure("not_xml", status=exc.status, text=exc.media_type, retry_after=exc.retry_after)
+    if isinstance(exc, requests.exceptions.RequestException):
+        kind = failure_kind(exc)
+        return SoapFailure(kind if sent or kind != "failed" else "not_sent")
+    if isinstance(exc, zeep_errors.TransportError) and exc.status_code in (401, 403, 404, 405):
+        return SoapFailure("http", status=exc.status_code)
+    if isinstance(exc, _UNREADABLE):
+        return SoapFailure("unreadable", text=type(exc).__name__)
+    if not sent:
+        return SoapFailure("unbuildable", text=str(exc))
+    return SoapFailure("unreadable", text=type(exc).__name__)
+
+
+def fault_side(code: str | None) -> str | None:
+    """ "soap:Client" / "SOAP-ENV:Server.Database" -> "Client" / "Server"."""
+    if not code:
+        return None
+    return code.rsplit(":", 1)[-1].split(".", 1)[0] or None
+
+
+def fault_detail_code(detail: object) -> str | None:
+    """The FaultDetail/Code text, wherever the service put it under <detail>."""
+    if not isinstance(detail, etree._Element):
+        return None
+    for element in detail.iter():
+        if isinstance(element.tag, str) and etree.QName(element).localname == "Code" and element.text:
+            return element.text.strip()
+    return None
