@@ -37,10 +37,9 @@ RULES = (
     Rule("fatal", "refused the query; check the connection", status=CLIENT_ERRORS),
     Rule("fatal", "unexpected reply; check the connection", status=range(100, 600)),
 )
-COMMENT_AUTHOR = "Контакт-центр 1520"
+COMMENT_AUTHOR, CURSOR_PREFIX = "Контакт-центр 1520", "eco1."
 UPDATE_PREFIXES = {"rework": "Заявку повернуто на доопрацювання", "withdrawn": "Заявник відкликав заявку",
                    "details": "Уточнення від заявника"}
-CURSOR_PREFIX = "eco1."
 
 
 class EcospectransConnector(api.Connector):
@@ -130,8 +129,8 @@ class EcospectransConnector(api.Connector):
         server_next = data.get("next_cursor") if isinstance(data.get("next_cursor"), str) else None
         batch, following, has_more = position.next_part(items, wire.ticket_key, limit, server_next,
                                                         data.get("has_more") is True)
-        changes, rejects = ts.read_each(batch, wire.status_change, lambda i, x: ts.id_or(x, "id", f"page-item-{i}"),
-                                        "ecospectrans feed")
+        key = lambda i, x: ts.id_or(x, "id", f"page-item-{i}", ts.is_text)  # noqa: E731
+        changes, rejects = ts.read_each(batch, wire.status_change, key, "ecospectrans feed")
         return api.ChangePage(changes, next_cursor=following.encode(CURSOR_PREFIX), has_more=has_more,
                               rejects=rejects)
 
@@ -152,8 +151,8 @@ class EcospectransConnector(api.Connector):
         what = "GET /v2/schedule-changes"
         data = self._get("/v2/schedule-changes", what, params={"from": kyiv_day(since), "to": kyiv_day(until)})
         items = items_of(data, "schedule_changes", f"ecospectrans {what}")
-        works, rejects = ts.read_each(items, wire.planned_work, lambda i, x: ts.id_or(x, "id", f"item-{i}"),
-                                      "ecospectrans schedule changes")
+        key = lambda i, x: ts.id_or(x, "id", f"item-{i}", ts.is_text)  # noqa: E731
+        works, rejects = ts.read_each(items, wire.planned_work, key, "ecospectrans schedule changes")
         return api.WorksPage(works=works, rejects=rejects)
 
     def close(self) -> None:

@@ -42,7 +42,7 @@ def ticket_key(item: Any) -> tuple[datetime, str] | None:
 
 def remote_job(item: Any) -> RemoteJob:
     item = ts.obj(item)
-    return RemoteJob(job_id=ts.identifier(item, "id"), reference=ts.lenient_text(item.get("client_reference")),
+    return RemoteJob(job_id=ts.identifier(item, "id"), reference=ts.as_text(item.get("client_reference")),
                      status=item.get("status") if item.get("status") in STATUSES else None,
                      created_at=ts.instant(item, "created_at", required=False))
 
@@ -53,8 +53,8 @@ def status_change(item: Any) -> StatusChange:
     status = ts.one_of(item, "status", STATUSES)
     changed_at = ts.instant(item, "updated_at")
     return StatusChange(change_id=f"{ticket_id}:{item['updated_at']}:{status}", job_id=ticket_id, status=status,
-                        changed_at=changed_at, reference=ts.lenient_text(item.get("client_reference")),
-                        comment=ts.lenient_text(item.get("status_reason")))
+                        changed_at=changed_at, reference=ts.as_text(item.get("client_reference")),
+                        comment=ts.as_text(item.get("status_reason"), blank=False))
 
 
 def planned_work(item: Any) -> PlannedWork:
@@ -79,7 +79,7 @@ def planned_work(item: Any) -> PlannedWork:
         kind="emergency" if reason_code in EMERGENCY_REASONS else "planned", service="waste_collection",
         starts_at=starts_at, ends_at=None if reason_code in OPEN_ENDED_REASONS else day_after,
         addresses=tuple(StreetHouses(street=s.strip(), whole_street=True) for s in streets),
-        reason=ts.lenient_text(item.get("reason")), district=ts.lenient_text(item.get("district")),
+        reason=ts.as_text(item.get("reason"), blank=False), district=ts.as_text(item.get("district"), blank=False),
         original_date=original_at, cancelled=item["cancelled"],
         announced_at=ts.lenient_instant(item, "created_at"),  # beyond the contract: never costs the notice
     )

@@ -23,7 +23,7 @@ from gateway.toolkit import timestamps as ts
 from gateway.toolkit.failures import CLIENT_ERRORS, REDIRECTS, SERVER_ERRORS, Rule
 from gateway.toolkit.http import HttpClient, items_of
 from gateway.toolkit.paging import sequence_cursor, walk_pages
-from gateway.toolkit.redact import outbound_text
+from gateway.toolkit.redact import scrub_contacts
 
 log = logging.getLogger("gateway.connectors.vodokanal")
 
@@ -46,14 +46,14 @@ class VodokanalConnector(api.Connector):
 
     statuses: ClassVar[frozenset[str]] = wire.STATUSES
     idempotent_create: ClassVar[bool] = True
-    phone_sent: ClassVar[bool] = False  # notes are scrubbed of contacts (the engine may set True per mapping)
 
     def __init__(self, connection: ConnectionConfig, *, timeouts: api.Timeouts | None = None) -> None:
         super().__init__(connection, timeouts=timeouts)
         if not connection.password:
             raise FatalError(f"connection {connection.conn_id}: no API key (set the connection's password)")
         key = {"X-Api-Key": connection.password}
-        self._http = HttpClient("vodokanal", connection, self.timeouts, RULES, headers=key, prefix=wire.API_PREFIX)
+        self._http = HttpClient("vodokanal", connection, self.timeouts, RULES, headers=key, prefix=wire.API_PREFIX,
+                                label="vodokanal:")
 
     def create_job(self, job: api.JobDraft) -> api.CreateResult:
         what = f"create work order for {job.reference}"
@@ -80,8 +80,8 @@ class VodokanalConnector(api.Connector):
         what = f"read change feed after {after}"
         _, data = self._call("GET", "/work-orders/changes", what, params={"after": after, "limit": limit})
         items = items_of(data, "items", f"vodokanal: {what}")
-        changes, rejects = ts.read_each(items, lambda item: wire.change(item, after),
-                                        lambda i, item: ts.id_or(item, "seq", f"after {after}, item {i}"), "vodokanal")
+        key = lambda i, x: ts.id_or(x, "seq", f"after {after}, item {i}", ts.positive_int)  # noqa: E731
+        changes, rejects = ts.read_each(items, lambda item: wire.change(item, after), key, "vodokanal")
         seqs = [ts.positive_int(item.get("seq")) or 0 for item in items if isinstance(item, dict)]
         last = max([after, ts.positive_int(data.get("next_after")) or 0, *seqs])
         has_more = data.get("has_more") if isinstance(data.get("has_more"), bool) else len(items) >= limit
@@ -89,8 +89,8 @@ class VodokanalConnector(api.Connector):
 
     def push_update(self, job_id: str, update: api.JobUpdate) -> None:
         what = f"send {update.kind} note to order {job_id}"
-        body = {"kind": update.kind, "text": outbound_text(update.text, phone_sent=self.phone_sent),
-                "at": update.at.isoformat()}
+        # notes never carry contacts: a phone the mapping sends travels in its own field, at create
+        body = {"kind": update.kind, "text": scrub_contacts(update.text), "at": update.at.isoformat()}
         # Derived from the update itself, so a repeat after an ambiguous failure cannot add a second note.
         key = hashlib.sha256(json.dumps([job_id, body], ensure_ascii=False).encode()).hexdigest()[:40]
         self._call("POST", f"/work-orders/{quote(job_id, safe='')}/notes", what, json=body,
@@ -109,7 +109,7 @@ class VodokanalConnector(api.Connector):
             _, data = self._call("GET", "/planned-works", what, params=params)
             return (page, items_of(data, "items", f"vodokanal: {what}")), data.get("next_page")
 
-        for page, items in walk_pages(fetch, 1, "vodokanal planned works"):
+        for page, items in walk_pages(fetch, 1, "vodokanal: read planned works"):
             found, bad = ts.read_each(items, wire.notice, lambda i, x, p=page: ts.id_or(x, "id", f"page {p}, item {i}"),
                                       "vodokanal notices")
             rejects += bad

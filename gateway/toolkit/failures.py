@@ -51,7 +51,7 @@ TRANSPORT_RULES: tuple[Rule, ...] = (
     Rule("uncertain", "no reply within the read timeout", kind={"read_timeout"}),
     Rule("uncertain", "connection dropped", kind={"dropped"}),
     Rule("uncertain", "reply cut short", kind={"cut_short"}),
-    Rule("uncertain", "reply unreadable", kind={"unreadable"}),
+    Rule("uncertain", "unreadable or refused reply", kind={"unreadable"}),
     Rule("uncertain", "request failed", kind={"failed"}),
 )
 

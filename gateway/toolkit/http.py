@@ -120,8 +120,10 @@ class HttpClient:
         limiter: Any = None,
         secrets: Iterable[str | None] = (),
         prefix: str = "",
+        label: str | None = None,
     ) -> None:
         self.name = name
+        self.label = label or name  # what error messages start with
         self.log = logging.getLogger(f"gateway.connectors.{name}")  # the utility's logger, not the toolkit's
         self.base_url = secure_base_url(connection).removesuffix(prefix) + prefix  # with or without the prefix
         self.timeouts = connection_timeouts(connection, timeouts)
@@ -140,7 +142,7 @@ class HttpClient:
                     allow_redirects=False, **kwargs,
                 )
             except requests.RequestException as exc:
-                error = classify(self.rules + TRANSPORT_RULES, f"{self.name} {what}", write=write,
+                error = classify(self.rules + TRANSPORT_RULES, f"{self.label} {what}", write=write,
                                  kind=failure_kind(exc), detail=type(exc).__name__)
                 self.log.warning("%s", error)
                 raise error from None
@@ -162,7 +164,7 @@ class HttpClient:
         code = body.get("error") if isinstance(body.get("error"), str) else None
         summary = error_summary(body)
         failure = classify(
-            self.rules, f"{self.name} {what}", write=write, status=response.status_code, code=code,
+            self.rules, f"{self.label} {what}", write=write, status=response.status_code, code=code,
             text=redact(summary, self.secrets)[:300] if summary else None,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
@@ -177,7 +179,7 @@ class HttpClient:
                 return response.json()
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             pass
-        raise classify(TRANSPORT_RULES, f"{self.name} {what}", write=write, kind="unreadable",
+        raise classify(TRANSPORT_RULES, f"{self.label} {what}", write=write, kind="unreadable",
                        text=f"HTTP {response.status_code} body is not JSON")
 
     def close(self) -> None:

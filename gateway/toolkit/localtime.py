@@ -162,3 +162,9 @@ def wall_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 def wall_floor(start: datetime) -> datetime:
     """The lowest wall time any instant from ``start`` on will read (the clock may yet be turned back)."""
     return wall_span(start, require_aware(start, "start") + DST_HORIZON)[0]
+
+
+def wire_span(start: datetime, end: datetime) -> dict[str, str]:
+    """From/To as such a service is asked: the narrowest wall-time window holding [start, end], whole seconds."""
+    low, high = wall_span(start, end)
+    return {"From": wire(floor_second(low)), "To": wire(floor_second(high))}

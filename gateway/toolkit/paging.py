@@ -141,6 +141,12 @@ class WindowCursor:
         start = self.watermark - overlap
         return start, max(start, min(now, self.watermark + widest))
 
+    def first(self, key: str) -> bool:
+        """True the first time a key is returned (it is remembered from then on), False after."""
+        new = key not in self.seen
+        self.seen.add(key)
+        return new
+
     def prune(self, keep: Callable[[str], bool]) -> None:
         self.seen = {key for key in self.seen if keep(key)}
 
@@ -154,9 +160,9 @@ def walk_pages(fetch: Callable[[P], tuple[Any, P | None]], first: P, where: str)
         if following is None:
             return
         if not isinstance(following, int) or isinstance(following, bool) or following <= page:  # type: ignore[operator]
-            raise RetriableError(f"{where}: next page {following!r} does not move forward")
+            raise RetriableError(f"{where} page {page}: next page {str(following)[:20]!r} does not move forward")
         page = following
-    raise RetriableError(f"{where}: more than {MAX_PAGES} pages")
+    raise RetriableError(f"{where} page {page}: more than {MAX_PAGES} pages")
 
 
 def time_slices(since: datetime, until: datetime, width: timedelta) -> Iterator[tuple[datetime, datetime]]:

@@ -53,3 +53,11 @@ def outbound_text(text: str, *, phone_sent: bool) -> str:
     """Free text as a utility may receive it: unchanged when the resident's phone goes with it anyway,
     else scrubbed of phones and e-mail addresses."""
     return text if phone_sent else scrub_contacts(text)
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    """+380XXXXXXXXX, or None when the number cannot be read as Ukrainian."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) == 12 and digits.startswith("380"):
+        return "+" + digits
+    return "+38" + digits if len(digits) == 10 and digits.startswith("0") else None

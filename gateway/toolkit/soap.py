@@ -6,6 +6,7 @@ password or a phone number, replies screened item by item, and every failure des
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -21,11 +22,16 @@ from lxml import etree
 from zeep import Client, Plugin, Settings
 from zeep import exceptions as zeep_errors
 from zeep.exceptions import XMLParseError
+from zeep.helpers import serialize_object
 from zeep.transports import Transport
 from zeep.utils import get_media_type
 from zeep.wsse.username import UsernameToken
 
-from gateway.toolkit.failures import failure_kind
+from gateway.connections import ConnectionConfig
+from gateway.connector import Timeouts
+from gateway.errors import FatalError
+from gateway.toolkit.failures import TRANSPORT_RULES, Rule, classify, failure_kind
+from gateway.toolkit.http import flag, parse_retry_after, secure_base_url
 from gateway.toolkit.redact import redact
 
 XML_MEDIA_TYPES = frozenset({"text/xml", "application/soap+xml", "application/xml"})
@@ -139,6 +145,13 @@ class ScreenedItem:
     error: str  # what does not fit, naming the element
     fields: dict[str, str | None]  # the item's child elements by local name, as text (for its key)
     xml: str  # the item as received
+
+    def text(self, name: str) -> str:
+        return (self.fields.get(name) or "").strip()
+
+    def xml_key(self) -> str:
+        """A key for an item that names no id: stable while the service sends the same XML."""
+        return "xml:" + hashlib.sha256(self.xml.encode()).hexdigest()[:16]
 
 
 class ItemScreenPlugin(Plugin):
@@ -348,3 +361,82 @@ def fault_detail_code(detail: object) -> str | None:
         if isinstance(element.tag, str) and etree.QName(element).localname == "Code" and element.text:
             return element.text.strip()
     return None
+
+
+# What any SOAP service's failures mean, whatever its fault codes: a connector puts its own codes first.
+SOAP_RULES: tuple[Rule, ...] = (
+    Rule("permanent", "refused", kind={"soap:Client"}),
+    Rule("uncertain", "server fault", kind={"soap:Server"}),
+    Rule("uncertain", "a non-SOAP error reply", kind={"soap:none"}),
+    Rule("fatal", "protocol fault (our envelope does not fit their stack)", kind={"soap:other"}),
+    Rule("fatal", "refused by the endpoint; check the connection", status={401, 403, 404, 405, 415}),
+    Rule("retriable", "front proxy throttles", status={429}),
+    Rule("permanent", "request refused by the front proxy", status={400, 413, 414}),
+    Rule("uncertain", "a non-SOAP page instead of SOAP", kind={"not_xml"}),
+    *TRANSPORT_RULES,
+    Rule("permanent", "request could not be built", kind={"unbuildable"}),
+)
+
+
+class SoapClient:
+    """One SOAP service: the proxy built on first use (DAG parsing stays cheap), every failure classified
+    by ``rules`` (the service's fault codes, then SOAP_RULES), the items screened out of the last reply."""
+
+    def __init__(self, name: str, connection: ConnectionConfig, timeouts: Timeouts, *, wsdl: Path, binding: str,
+                 rules: Iterable[Rule], screened_lists: dict[str, str], logger: logging.Logger) -> None:
+        self.name, self.connection, self.timeouts = name, connection, timeouts
+        self.wsdl, self.binding, self.rules = wsdl, binding, (*rules, *SOAP_RULES)
+        self.screened_lists, self.log = screened_lists, logger
+        self._service: Any = None
+
+    def call(self, operation: str, *, write: bool, **arguments: Any) -> Any:
+        if self._service is None:
+            if not self.connection.login or not self.connection.password:
+                raise FatalError(f"{self.name}: connection {self.connection.conn_id!r} needs a login and a password")
+            self._service, self._transport, self._screen = build_screened_service(
+                wsdl=self.wsdl, binding=self.binding, address=secure_base_url(self.connection),
+                username=self.connection.login, password=self.connection.password,
+                use_digest=flag(self.connection.extra, "password_digest"), connect_timeout=self.timeouts.connect,
+                read_timeout=self.timeouts.read, logger=self.log, screened_lists=self.screened_lists)
+        self._transport.begin()
+        self._screen.begin()
+        try:
+            return getattr(self._service, operation)(**arguments)
+        except Exception as exc:
+            failure = describe(exc, sent=self._transport.sent)
+            soap = failure.kind.startswith("soap:")
+            detail = f"{failure.kind} {failure.code or 'no code'}" if soap else type(exc).__name__
+            error = classify(self.rules, f"{self.name} {operation}", write=write, status=failure.status,
+                             kind=failure.kind, code=failure.code, detail=detail,
+                             text=redact(failure.text, self.connection.secrets())[:300] if failure.text else None,
+                             retry_after=parse_retry_after(failure.retry_after))
+            self.log.warning("%s (%s)", error, error.detail)
+            raise error from None
+
+    def screened(self) -> list[ScreenedItem]:
+        """The items taken out of the last list reply as not fitting the schema."""
+        return self._screen.take() if self._service is not None else []
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._transport.session.close()
+        self._service = None
+
+
+def field(item: Any, name: str) -> Any:
+    """A child of a zeep reply item (None when absent)."""
+    try:
+        return item[name]
+    except (KeyError, TypeError, AttributeError):
+        return getattr(item, name, None)
+
+
+def plain(item: Any) -> Any:
+    """A zeep reply item as plain JSON-ready data, for dead letters."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return value.isoformat() if isinstance(value, datetime) else value
+    return walk(serialize_object(item, dict))

@@ -82,6 +82,16 @@ def lenient_text(value: Any) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
+def as_text(value: Any, *, blank: bool = True) -> str | None:
+    """Informational text as written (not stripped); None when not text, or blank and ``blank`` is False."""
+    return value if isinstance(value, str) and (blank or value.strip()) else None
+
+
+def is_text(value: Any) -> bool:
+    """Non-empty text (whitespace counts: an id is what the utility wrote)."""
+    return isinstance(value, str) and value != ""
+
+
 def obj(item: Any, what: str = "item") -> dict[str, Any]:
     if not isinstance(item, dict):
         raise Unreadable(f"{what}: expected a JSON object, got {type(item).__name__}")
@@ -111,7 +121,7 @@ def read_each(items: list[Any], read: Callable[[Any], T], key: Callable[[int, An
     return good, rejects
 
 
-def id_or(item: Any, name: str, fallback: str) -> str:
-    """An item's id for a rejection, else the fallback (its position)."""
+def id_or(item: Any, name: str, fallback: str, valid: Callable[[Any], bool] = lambda v: v not in (None, "")) -> str:
+    """An item's ``name`` for a rejection when ``valid``, else the fallback (its position)."""
     value = item.get(name) if isinstance(item, dict) else None
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else fallback
+    return str(value) if valid(value) else fallback
