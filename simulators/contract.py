@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound, ServerNotFound
 from openapi_core.validation.request.exceptions import SecurityValidationError
@@ -74,7 +74,8 @@ def load_document(name: str) -> dict[str, Any]:
 @cache
 def _openapi(name: str) -> OpenAPI:
     """Built once per document (it checks the document itself against the OpenAPI 3.1 schema)."""
-    return OpenAPI.from_dict(load_document(name))
+    problem_json = {"application/problem+json": lambda value, **_: json.loads(value)}  # RFC 7807 is JSON too
+    return OpenAPI.from_dict(load_document(name), config=Config(extra_media_type_deserializers=problem_json))
 
 
 def enum(name: str, schema: str) -> tuple[str, ...]:
