@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from gateway.connections import ConnectionConfig
 from gateway.db import DATABASE_URL_ENV, make_engine
-from gateway.errors import ConfigError, FatalError
+from gateway.errors import ConfigError, FatalError, RetriableError
 from gateway.toolkit.rate_tables import rate_buckets, rate_slots
 
 log = logging.getLogger("gateway.toolkit.ratelimit")
@@ -120,12 +120,20 @@ class DatabaseLimiter:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        slot_id = self._acquire()
+        try:
+            slot_id = self._acquire()
+        except DBAPIError as exc:  # nothing was sent: the call can simply be repeated later
+            raise RetriableError(f"rate limiter: the gateway database is unavailable ({type(exc.orig).__name__})",
+                                 retry_after=1.0) from None
         try:
             yield
         finally:
-            with self.engine.begin() as conn:
-                conn.execute(update(rate_slots).where(rate_slots.c.id == slot_id).values(finished=time.time()))
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(update(rate_slots).where(rate_slots.c.id == slot_id).values(finished=time.time()))
+            except DBAPIError as exc:  # the call itself is done; its slot expires as stale instead
+                log.warning("rate limiter: could not close a slot (%s); it expires in %.0f s",
+                            type(exc.orig).__name__, self.stale_after)
 
     def _acquire(self) -> int:
         started = time.monotonic()
