@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 CHAOS_FAULTS ?= 1000
 CHAOS_SEED ?= 1520
 
-.PHONY: install test lint demo chaos clean
+.PHONY: install test lint demo chaos distributed clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ demo: install
 # lost, zero duplicated). A small run of the same script is part of `make test`.
 chaos: install
 	$(BIN)/python scripts/chaos.py --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED)
+
+# Every sync DAG on Airflow's CeleryExecutor with two Celery workers, as processes on this machine
+# (running PostgreSQL and Redis), then the scale-out tests on the real executor. docs/scaling.md.
+distributed: install
+	$(BIN)/python scripts/distributed.py
+	$(BIN)/pytest -q -p no:cacheprovider -m distributed tests/distributed
 
 clean:
 	rm -rf .demo .test-state .chaos .pytest_cache
