@@ -32,10 +32,11 @@ chaos: install
 	$(BIN)/python scripts/chaos.py --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED)
 
 # Every sync DAG on Airflow's CeleryExecutor with two Celery workers, as processes on this machine
-# (running PostgreSQL and Redis), then the scale-out tests on the real executor. docs/scaling.md.
+# (running PostgreSQL and Redis), then the concurrency proofs on the real executor (minutes; `make test`
+# skips them). docs/scaling.md.
 distributed: install
 	$(BIN)/python scripts/distributed.py
-	$(BIN)/pytest -q -p no:cacheprovider -m distributed tests/distributed
+	$(BIN)/pytest -q -p no:cacheprovider -m scale_out tests/distributed
 
 clean:
 	rm -rf .demo .test-state .chaos .pytest_cache

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import requests
 
@@ -121,6 +122,7 @@ class AirflowCluster:
         self.redis_url = redis_url
         self.dags_folder = dags_folder
         self.components: dict[str, Component] = {}
+        self._descendants: list[psutil.Process] = []
         self._db_created = False
         self._http = requests.Session()
 
@@ -232,16 +234,32 @@ class AirflowCluster:
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def kill(self, name: str) -> None:
-        """SIGKILL a component and everything it started (its Celery pool and task processes)."""
+        """SIGKILL a component and every process under it, as when its machine dies.
+
+        Killing the process group is not enough: Airflow's task processes start sessions of their
+        own, and one left alive goes on working (and writing) after Airflow gave its task up.
+        """
         component = self.components[name]
-        if component.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(component.process.pid, signal.SIGKILL)
-            component.process.wait(timeout=30)
+        if component.process is None:
+            return
+        try:
+            tree = [psutil.Process(component.process.pid)]
+            tree += tree[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            tree = []
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(tree, timeout=30)
+        component.process.wait(timeout=30)
 
     def stop(self) -> None:
         """End every process this cluster started (TERM, then KILL), then drop its database."""
         running = [c for c in self.components.values() if c.alive]
+        self._descendants = []
+        for component in running:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                self._descendants += psutil.Process(component.process.pid).children(recursive=True)
         for component in running:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(component.process.pid, signal.SIGTERM)
@@ -253,10 +271,9 @@ class AirflowCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(component.process.pid, signal.SIGKILL)
                 component.process.wait(timeout=10)
-        for component in self.components.values():  # children left behind by a component that exited
-            if component.process is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(component.process.pid, signal.SIGKILL)
+        for process in self._descendants:  # what outlived its parent, e.g. task processes in sessions of their own
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         self._http.close()
         if self._db_created:
             drop_database(self.metadata_db, self.admin_url)
