@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -168,7 +169,8 @@ def test_every_variable_the_containers_read_is_set(monkeypatch):
 def test_passwords_are_encoded_into_the_urls():
     password = "p@ss/w:rd%20#?"
     env = {**os.environ, "POSTGRES_USER": "gateway", "POSTGRES_PASSWORD": password, "REDIS_PASSWORD": "r@dis/"}
-    for name in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "GATEWAY_DATABASE_URL"):
+    for name in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "GATEWAY_DATABASE_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
+                 "AIRFLOW__CELERY__BROKER_URL"):
         env.pop(name, None)
     script = ROOT / "deploy" / "urls.py"
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=True)
@@ -177,6 +179,8 @@ def test_passwords_are_encoded_into_the_urls():
         url = make_url(exported[name])
         assert (url.username, url.password, url.host) == ("gateway", password, "postgres"), name
     assert make_url(exported["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+")).password == password
+    broker = urlsplit(exported["AIRFLOW__CELERY__BROKER_URL"])
+    assert (unquote(broker.password), broker.hostname, broker.port) == ("r@dis/", "redis", 6379)
     missing = subprocess.run([sys.executable, str(script)], env={"PATH": os.environ["PATH"]}, capture_output=True,
                              text=True)
     assert missing.returncode != 0 and "POSTGRES_USER is not set" in missing.stderr
