@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 CHAOS_FAULTS ?= 1000
 CHAOS_SEED ?= 1520
 
-.PHONY: install test lint demo chaos airflow clean
+.PHONY: install test lint demo chaos airflow distributed clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ chaos: install
 # PostgreSQL) with the simulators, for a person to open the UI: prints the URL and the login.
 airflow: install
 	$(BIN)/python scripts/airflow_local.py
+
+# Every sync DAG on Airflow's CeleryExecutor with two Celery workers, as processes on this machine
+# (running PostgreSQL and Redis), then the concurrency proofs on the real executor (minutes; `make test`
+# skips them). docs/scaling.md.
+distributed: install
+	$(BIN)/python scripts/distributed.py
+	$(BIN)/pytest -q -p no:cacheprovider -m scale_out tests/distributed
 
 clean:
 	rm -rf .demo .test-state .chaos .pytest_cache

@@ -51,8 +51,11 @@ def served_codes(manifest: Manifest) -> list[str]:
     return sorted(mapping.codes, key=lambda c: tuple(int(p) for p in c.split(".")))
 
 
-def register_for(sessions: sessionmaker[Session], manifest: Manifest, count: int) -> list[str]:
-    """``count`` requests across the items the utility serves, at distinct addresses."""
+def register_for(sessions: sessionmaker[Session], manifest: Manifest, count: int, *,
+                 first_house: int = 100) -> list[str]:
+    """``count`` requests across the items the utility serves, at distinct addresses (houses from
+    ``first_house`` on: a second batch in the same database starts past the first, so it is not
+    taken for repeats of it)."""
     codes = served_codes(manifest)
     streets = ["вул. Кобилянського", "просп. Гагаріна", "вул. Ватутіна", "вул. Каткова"]
     numbers = []
@@ -61,7 +64,8 @@ def register_for(sessions: sessionmaker[Session], manifest: Manifest, count: int
         for n in range(count):
             code = codes[n % len(codes)]
             request = register_request(
-                session, item=items[code], street=streets[n % len(streets)], house=str(100 + n), flat=str(n + 1),
+                session, item=items[code], street=streets[n % len(streets)], house=str(first_house + n),
+                flat=str(n + 1),
                 description=f"{items[code].name_uk} (перевірка {n})", contact_phone=f"+38067{5550000 + n}",
                 contact_name=f"{CONTACT_NAME} {n}",
                 registered_at=utcnow() - timedelta(minutes=count - n), executor_id=manifest.executor,
