@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 CHAOS_FAULTS ?= 1000
 CHAOS_SEED ?= 1520
 
-.PHONY: install test lint demo chaos clean
+.PHONY: install test lint demo chaos bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ demo: install
 # lost, zero duplicated). A small run of the same script is part of `make test`.
 chaos: install
 	$(BIN)/python scripts/chaos.py --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED)
+
+# Every measurement of the performance issue beside its reference, in one run (docs/benchmark.md).
+# BENCH_SCALE=small: about two minutes, results in bench/results-small.json (ignored); full: the
+# issue's sizes, results in bench/results.json (committed: the figures the README quotes).
+BENCH_SCALE ?= full
+bench: install
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf .demo .test-state .chaos .pytest_cache
