@@ -172,8 +172,8 @@ def main(
                     console.print(traceback.format_exc(), markup=False, highlight=False)
                 run.raw.setdefault("seconds", {})[name] = round(time.perf_counter() - t0, 1)
                 console.print(f"{name}: done in {time.perf_counter() - t0:.0f} s")
+                write_results(output, run.figures, run.raw, scale, chosen, started)  # a crash keeps what was done
                 progress.advance(bar)
-        write_results(output, run.figures, run.raw, scale, chosen, started)
     print_table(run.figures, run.details, console)
     console.print(f"results written to {output}")
 
