@@ -118,3 +118,16 @@ def test_results_hold_exactly_the_issue_keys_plus_raw_and_run(tmp_path):
     assert document["run"]["targets_met"]["push_ratio"] is True
     assert document["run"]["targets_met"]["backlog_utilisation"] is False  # every utility must reach 0.8
     assert document["run"]["targets_met"]["pull_ratio"] is None  # not measured is not met
+
+
+def test_backlog_counts_what_each_utility_took_in_processes_of_their_own(dbs):
+    from bench.backlog import measure_backlog
+
+    result = measure_backlog(dbs, 24, 0, {"vodokanal": 100.0, "teplotsentral": 100.0})
+    assert sum(u["requests"] for u in result["utilities"].values()) == 24
+    for name, utility in result["utilities"].items():
+        assert utility["requests"] > 0, name  # the city's proportions give every utility some
+        assert utility["settled"] == utility["requests"] == sum(utility["dispatches"].values())
+        assert utility["jobs_at_utility"] == utility["dispatches"].get("sent", 0)
+        assert utility["utilisation"] == pytest.approx(utility["per_s"] / utility["allowed_per_s"])
+    assert result["cleared"] and result["projected"]  # 24 is not 100,000: the time is projected
