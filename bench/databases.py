@@ -6,6 +6,7 @@ failure), so runs beside the test suite or another run never meet.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -35,9 +36,10 @@ class Databases:
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self._template: str | None = None
         self._made: list[str] = []
+        self._counter = itertools.count()
 
     def _name(self) -> str:
-        return f"gw_bench_{self.run_id}_{len(self._made)}"
+        return f"gw_bench_{self.run_id}_{next(self._counter)}"
 
     def fresh(self) -> str:
         """A newly migrated database; returns its SQLAlchemy URL."""

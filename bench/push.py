@@ -15,10 +15,6 @@ CONNECTIONS = 1  # the gateway's connector holds one keep-alive session; the ref
 PROGRESSED = ("enqueued", "created", "linked")
 
 
-def _create_path(sim: BaseSimulator) -> tuple[str, str]:
-    return sim.create_route
-
-
 def gateway_push(dbs: Databases, name: str, count: int, sim: BaseSimulator) -> dict[str, Any]:
     """Register ``count`` requests for the utility and let the gateway push them all."""
     url = dbs.fresh()
@@ -29,7 +25,7 @@ def gateway_push(dbs: Databases, name: str, count: int, sim: BaseSimulator) -> d
         since = time.monotonic()
         drained = drain(ctx, "push_jobs", progressed=PROGRESSED, finished=push_finished(engine, name))
         ctx.connector.close()
-        method, path = _create_path(sim)
+        method, path = sim.create_route
         return {"seconds": drained.seconds, "created": drained.counts["created"], "linked": drained.counts["linked"],
                 "runs": drained.runs, "create_calls": calls(sim, method, path, since),
                 "states": dispatch_states(engine, name)}
@@ -53,7 +49,7 @@ def reference_calls(name: str, sim: BaseSimulator) -> list[dict[str, Any]]:
 
 
 def reference_push(name: str, sim: BaseSimulator, payloads: list[dict[str, Any]]) -> dict[str, Any]:
-    method, path = _create_path(sim)
+    method, path = sim.create_route
     since = time.monotonic()
     config = sim.connection_config()
     if name == "vodokanal":
