@@ -13,6 +13,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from pathlib import Path
 
 from gateway.connections import from_environment
 from gateway.runner import manifest_named, run_sync_steps
@@ -40,7 +41,17 @@ def main(argv: list[str] | None = None) -> None:
         moved = any(counts.get(k) for counts in results.values() for k in MOVED)
         if args.budget is None or not moved or time.perf_counter() - started >= args.budget:
             break
-    print(json.dumps({"counts": dict(total), "cycles": cycles, "seconds": time.perf_counter() - started}))
+    print(json.dumps({"counts": dict(total), "cycles": cycles, "seconds": time.perf_counter() - started,
+                      "peak_rss_kb": peak_rss_kb()}))
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak resident memory (VmHWM). Not getrusage: its ru_maxrss survives exec
+    and so includes the parent's memory the child was forked (or vforked) from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class Target:
     at_least: bool  # True: the figure must be >= bound; False: <= bound
 
     def met(self, value: Any) -> bool | None:
-        if value is None:
+        if value is None or self.bound == float("inf"):  # no value, or a figure without a target
             return None
         values = list(value.values()) if isinstance(value, dict) else [value]
         if any(v is None for v in values):
