@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 CHAOS_FAULTS ?= 1000
 CHAOS_SEED ?= 1520
 
-.PHONY: install test lint demo chaos airflow distributed clean
+.PHONY: install test lint demo chaos airflow distributed bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ airflow: install
 distributed: install
 	$(BIN)/python scripts/distributed.py
 	$(BIN)/pytest -q -p no:cacheprovider -m scale_out tests/distributed
+
+# Every measurement of the performance issue beside its reference, in one run (docs/benchmark.md).
+# BENCH_SCALE=small: about two minutes, results in bench/results-small.json (ignored); full: the
+# issue's sizes, results in bench/results.json (committed: the figures the README quotes).
+BENCH_SCALE ?= full
+bench: install
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf .demo .test-state .chaos .pytest_cache

@@ -1,21 +1,32 @@
 """Realistic demo requests: across the classifier in the proportions of the city's statistics, on
 real Kryvyi Rih streets, with Ukrainian descriptions. Seeded, so a demo or a test is repeatable.
+
+``register_request`` registers one request as an operator would (the ORM, one at a time).
+``bulk_generate`` builds the large databases a benchmark needs: rows are made in chunks and written
+with COPY on PostgreSQL and with executemany in big batches on SQLite, numbers are read once per
+year instead of once per row, and the table is locked so no operator's request takes a number
+in between. It can also age the requests (sent, in progress, done, confirmed, with their history)
+and give the ones of integrated executors the dispatch the gateway would have made.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.classifier import DATA_DIR
-from gateway.models import ClassifierItem, Request
-from gateway.reference_data import current_code, items_by_code
+from gateway.db import is_postgres
+from gateway.deadlines import deadline_for
+from gateway.models import ClassifierItem, Dispatch, Executor, Request, RequestHistory
+from gateway.reference_data import current_code, current_version, items_by_code
 from gateway.statuses import RequestStatus
 from gateway.sync.bookkeeping import add_history
 from gateway.yamlfile import load_yaml
@@ -79,7 +90,7 @@ def register_request(
         classifier_item_id=item.id, street=street, house=house, flat=flat, lat=lat, lon=lon,
         description=description, contact_name=contact_name, contact_phone=contact_phone,
         executor_id=executor_id or item.default_executor_id, status=RequestStatus.REGISTERED,
-        deadline_at=registered_at + timedelta(hours=item.deadline_hours), updated_at=registered_at,
+        deadline_at=deadline_for(item, registered_at), updated_at=registered_at,
     )
     session.add(request)
     session.flush()
@@ -88,33 +99,231 @@ def register_request(
     return request
 
 
-def generate(session: Session, count: int, *, now: datetime, seed: int = 1520,
-             spread: timedelta = timedelta(hours=6),
-             on_registered: Callable[[int], None] | None = None) -> list[Request]:
-    """``count`` requests registered over the ``spread`` before ``now``; ``on_registered(1)`` after
-    each (a progress bar)."""
-    rng = random.Random(seed)
-    by_section: dict[str, list[ClassifierItem]] = {}
-    for item in items_by_code(session).values():
-        by_section.setdefault(item.section_code, []).append(item)
+Life = Literal["registered", "open", "aged"]
+CHUNK = 20_000  # requests made and written at a time: memory stays flat at a million
+REQUEST_COLUMNS = ("id", "number", "registered_at", "channel", "classifier_item_id", "street", "house", "flat",
+                   "description", "contact_name", "contact_phone", "executor_id", "status", "deadline_at",
+                   "updated_at", "registered_code", "registered_classifier_version")
+HISTORY_COLUMNS = ("request_id", "at", "actor", "field", "old_value", "new_value", "note")
+DISPATCH_COLUMNS = ("request_id", "provider", "reference", "idempotency_key", "job_id", "state", "attempts",
+                    "next_attempt_at", "created_at", "updated_at", "sent_at", "state_since", "address_key")
+# How an executor's work ends when it is over (the rest: done, then confirmed by the resident).
+ENDINGS = ((RequestStatus.FALSE_CALL, 0.05), (RequestStatus.DUPLICATE, 0.03), (RequestStatus.NOT_COMPETENCE, 0.02))
+
+
+@dataclass
+class BulkResult:
+    """What ``bulk_generate`` wrote: ids of the requests (in registration order) and row counts."""
+
+    request_ids: list[int] = field(default_factory=list)
+    history_rows: int = 0
+    dispatch_rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.request_ids)
+
+
+@dataclass(frozen=True)
+class _Item:
+    id: int
+    key: str
+    section: str
+    name_uk: str
+    deadline_hours: int
+    executor_id: str | None
+    urgency: str
+    code: str
+
+
+class _Numbers:
+    """Public numbers 1520-<year>-NNNNNN: the highest per year read once, then counted on."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._next: dict[int, int] = {}
+
+    def take(self, year: int) -> str:
+        if year not in self._next:
+            prefix = f"1520-{year}-"
+            last = self._session.scalar(select(func.max(Request.number)).where(Request.number.like(f"{prefix}%")))
+            self._next[year] = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+        sequence = self._next[year]
+        self._next[year] = sequence + 1
+        return f"1520-{year}-{sequence:06d}"
+
+
+def _idempotency_key(provider: str, number: str) -> str:
+    from gateway.sync.push import idempotency_key  # the engine's own key, so a replay cannot double
+
+    return idempotency_key(provider, number)
+
+
+def _address_key(street: str, house: str) -> str:
+    from gateway.sync.push import address_key  # the engine's own key, so linking finds these jobs
+
+    return address_key(street, house)
+
+
+def _life_of(rng: random.Random, item: _Item, registered_at: datetime, now: datetime, life: Life,
+             integration: str | None) -> list[tuple[str, datetime, str]]:
+    """The status changes a request has gone through by ``now``: (status, when, actor)."""
+    if life == "registered":
+        return []
+    handler = f"sync:{integration}" if integration else f"executor:{item.executor_id}"
+    sent_at = registered_at + timedelta(seconds=rng.uniform(5, 300))
+    steps = [(RequestStatus.SENT.value, min(sent_at, now), handler if integration else "operator:demo")]
+    if life == "open":
+        return steps
+    deadline = timedelta(hours=item.deadline_hours)
+    started = registered_at + deadline * rng.uniform(0.05, 0.5)
+    finished = registered_at + deadline * rng.uniform(0.5, 1.3)
+    if started <= now:
+        steps.append((RequestStatus.IN_PROGRESS.value, started, handler))
+    if finished <= now:
+        draw, ending = rng.random(), RequestStatus.DONE.value
+        for status, share in ENDINGS:
+            if draw < share:
+                ending = status.value
+                break
+            draw -= share
+        steps.append((ending, finished, handler))
+        confirmed = finished + timedelta(hours=rng.uniform(2, 48))
+        if ending == RequestStatus.DONE.value and confirmed <= now and rng.random() < 0.8:
+            steps.append((RequestStatus.CONFIRMED.value, confirmed, "operator:demo"))
+    return steps
+
+
+def _requests(session: Session, count: int, *, now: datetime, seed: int, spread: timedelta,
+              executors: set[str] | None, life: Life) -> Iterator[tuple[dict[str, Any], list[tuple[str, datetime, str]],
+                                                                        str | None]]:
+    """Request rows (without id), each with its life and the connector serving its executor.
+
+    The draws for a request's own fields come in the order ``generate`` always used, so a seed gives
+    the demo the requests it always had; the life cycle draws from a second generator."""
+    rng, life_rng = random.Random(seed), random.Random(seed + 1)
+    integrations = dict(session.execute(select(Executor.id, Executor.integration)).tuples().all())
+    by_section: dict[str, list[_Item]] = {}
+    version = current_version(session)
+    for code, item in items_by_code(session, version).items():
+        if executors is not None and item.default_executor_id not in executors:
+            continue
+        by_section.setdefault(item.section_code, []).append(
+            _Item(item.id, item.key, item.section_code, item.name_uk, item.deadline_hours, item.default_executor_id,
+                  item.urgency, code))
     sections = [s for s in SECTION_WEIGHTS if s in by_section]
+    if not sections:
+        raise ValueError(f"no classifier item is served by the executors {sorted(executors or ())}")
     weights = [SECTION_WEIGHTS[s] for s in sections]
-    created = []
+    numbers = _Numbers(session)
+    all_streets = streets()
+    channels, channel_weights = list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values())
     for _ in range(count):
         item = rng.choice(by_section[rng.choices(sections, weights)[0]])
-        street = rng.choice(streets())
-        detail = rng.choice(DETAILS.get(item.section_code, DETAILS["default"]))
-        created.append(
-            register_request(
-                session, item=item, street=street.street, house=str(rng.randint(1, street.houses)),
-                flat=str(rng.randint(1, 120)) if rng.random() < 0.7 else None,
-                description=f"{item.name_uk[:1].upper()}{item.name_uk[1:]}, {detail}.",
-                registered_at=now - spread * rng.random(),
-                channel=rng.choices(list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values()))[0],
-                contact_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                contact_phone=f"+38067{rng.randint(0, 9_999_999):07d}",
-            )
-        )
-        if on_registered:
-            on_registered(1)
-    return created
+        street = rng.choice(all_streets)
+        detail = rng.choice(DETAILS.get(item.section, DETAILS["default"]))
+        house = str(rng.randint(1, street.houses))
+        flat = str(rng.randint(1, 120)) if rng.random() < 0.7 else None
+        registered_at = now - spread * rng.random()
+        channel = rng.choices(channels, channel_weights)[0]
+        contact_name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        contact_phone = f"+38067{rng.randint(0, 9_999_999):07d}"
+        integration = integrations.get(item.executor_id) if item.executor_id else None
+        steps = _life_of(life_rng, item, registered_at, now, life, integration)
+        row = {
+            "number": numbers.take(registered_at.year), "registered_at": registered_at, "channel": channel,
+            "classifier_item_id": item.id, "street": street.street, "house": house, "flat": flat,
+            "description": f"{item.name_uk[:1].upper()}{item.name_uk[1:]}, {detail}.",
+            "contact_name": contact_name, "contact_phone": contact_phone, "executor_id": item.executor_id,
+            "status": steps[-1][0] if steps else RequestStatus.REGISTERED.value,
+            "deadline_at": deadline_for(item, registered_at),  # type: ignore[arg-type]  (key and urgency suffice)
+            "updated_at": steps[-1][1] if steps else registered_at,
+            "registered_code": item.code, "registered_classifier_version": version,
+        }
+        yield row, steps, integration
+
+
+def _reserve_ids(session: Session, count: int, state: dict[str, int]) -> list[int]:
+    if is_postgres(session):
+        return list(session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence("requests", "id"))).select_from(
+                func.generate_series(1, count))))
+    if "next" not in state:
+        state["next"] = (session.scalar(select(func.max(Request.id))) or 0) + 1
+    first = state["next"]
+    state["next"] = first + count
+    return list(range(first, first + count))
+
+
+def _write(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """COPY on PostgreSQL; one executemany of the whole batch elsewhere."""
+    if not rows:
+        return
+    if is_postgres(session):
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    model = {"requests": Request, "request_history": RequestHistory, "gw_dispatches": Dispatch}[table]
+    session.execute(insert(model.__table__), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def bulk_generate(session: Session, count: int, *, now: datetime, seed: int = 1520,
+                  spread: timedelta = timedelta(hours=6), executors: set[str] | None = None,
+                  life: Life = "registered", dispatches: bool = True, actor: str = "operator:demo",
+                  on_progress: Callable[[int], None] | None = None) -> BulkResult:
+    """``count`` requests registered over the ``spread`` before ``now``, with their history.
+
+    ``executors`` limits the items to those these executors serve (e.g. the three utilities for a
+    backlog). ``life``: "registered" (nothing happened yet), "open" (every request is with its
+    executor), "aged" (the older a request, the further it went: in progress, done or another
+    ending, confirmed). With ``dispatches``, a request of an integrated executor that has left
+    "registered" gets the dispatch the gateway would have written (sent, with a job id).
+    Runs inside the caller's transaction: all or nothing. ``on_progress(n)`` after each chunk of n
+    (a progress bar).
+    """
+    started = time.monotonic()
+    session.flush()  # requests the caller added in this session take their numbers first
+    if is_postgres(session):
+        # Operators registering meanwhile wait: no number is taken twice and our ids stay ours.
+        session.connection().exec_driver_sql("LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE")
+    result, id_state = BulkResult(), {}
+    made = _requests(session, count, now=now, seed=seed, spread=spread, executors=executors, life=life)
+    while chunk := [entry for _, entry in zip(range(CHUNK), made, strict=False)]:
+        ids = _reserve_ids(session, len(chunk), id_state)
+        requests, history, sent = [], [], []
+        for request_id, (row, steps, integration) in zip(ids, chunk, strict=True):
+            requests.append((request_id, *(row[c] for c in REQUEST_COLUMNS[1:])))
+            history.append((request_id, row["registered_at"], actor, "status", None,
+                            RequestStatus.REGISTERED.value, None))
+            previous = RequestStatus.REGISTERED.value
+            for status, at, who in steps:
+                history.append((request_id, at, who, "status", previous, status, None))
+                previous = status
+            if dispatches and integration and steps:
+                sent_at = steps[0][1]
+                sent.append((request_id, integration, row["number"], _idempotency_key(integration, row["number"]),
+                             f"BULK-{request_id}", "sent", 1, sent_at, row["registered_at"], row["updated_at"],
+                             sent_at, sent_at, _address_key(row["street"], row["house"])))
+        _write(session, "requests", REQUEST_COLUMNS, requests)
+        _write(session, "request_history", HISTORY_COLUMNS, history)
+        _write(session, "gw_dispatches", DISPATCH_COLUMNS, sent)
+        result.request_ids.extend(ids)
+        result.history_rows += len(history)
+        result.dispatch_rows += len(sent)
+        if on_progress:
+            on_progress(len(ids))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def generate(session: Session, count: int, *, now: datetime, seed: int = 1520,
+             spread: timedelta = timedelta(hours=6)) -> list[Request]:
+    """``count`` requests registered over the ``spread`` before ``now`` (bulk-written), as objects."""
+    ids = bulk_generate(session, count, now=now, seed=seed, spread=spread).request_ids
+    if not ids:
+        return []
+    # Inside our transaction (and the table lock) every id in the range is one of ours.
+    return list(session.scalars(select(Request).where(Request.id.between(min(ids), max(ids))).order_by(Request.id)))
