@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from gateway.errors import ConfigError
 
@@ -34,16 +34,24 @@ class ConnectionConfig:
 
 
 def _base_url(conn_type: str | None, host: str | None, port: int | None, schema: str | None) -> str:
+    """The base URL the way Airflow's HTTP provider reads a Connection: ``schema`` is the scheme
+    (http or https), ``host`` a host name or a whole URL (with a base path), ``port`` optional."""
     if not host:
         raise ConfigError("connection has no host")
+    scheme = (schema or "").strip().lower().rstrip(":/") or None
+    if scheme not in (None, "http", "https"):
+        raise ConfigError(
+            f"connection schema {schema!r}: the schema is the URL scheme (http or https), as in Airflow's "
+            "HTTP provider; give a base path as part of the host (https://host/path)"
+        )
     if "://" in host:
-        url = host.rstrip("/") + (f":{port}" if port else "")
-    else:
-        scheme = "https" if conn_type in {"https"} else "http"
-        url = f"{scheme}://{host}" + (f":{port}" if port else "")
-    if schema:
-        url = f"{url}/{schema.strip('/')}"
-    return url
+        parts = urlsplit(host)
+        if scheme and parts.scheme != scheme:
+            raise ConfigError(f"connection schema {scheme!r} contradicts the host's scheme {parts.scheme!r}")
+        netloc = parts.netloc if not port or parts.port else f"{parts.netloc}:{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    scheme = scheme or ("https" if conn_type == "https" else "http")
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
 def from_airflow_fields(
@@ -113,14 +121,13 @@ def from_environment(conn_id: str) -> ConnectionConfig:
 
 
 def to_airflow_json(config: ConnectionConfig, conn_type: str = "http") -> str:
-    """The AIRFLOW_CONN_* JSON for a config (used by the demo and tests to hand simulators to Airflow)."""
-    parts = urlsplit(config.base_url)
+    """The AIRFLOW_CONN_* JSON for a config (the demo, tests and ``python -m simulators serve`` hand
+    simulators to Airflow with it): the whole base URL as host, its scheme as schema."""
     return json.dumps(
         {
             "conn_type": conn_type,
-            "host": f"{parts.scheme}://{parts.hostname}",
-            "port": parts.port,
-            "schema": parts.path.strip("/") or None,
+            "host": config.base_url,
+            "schema": urlsplit(config.base_url).scheme,
             "login": config.login,
             "password": config.password,
             "extra": config.extra,

@@ -163,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = sim.dispatch(request, fault)
         except Exception as exc:  # a simulator bug must show as a 500, not hang the client
             response = Response.json(500, {"error": "simulator_error", "detail": repr(exc)})
+        if fault is None:  # a fault breaks the contract on purpose
+            sim.check_reply(request, response)
         if fault and fault.kind == "drop_after_commit":
             self._abort()
             return
@@ -307,6 +309,18 @@ class BaseSimulator:
 
     def malformed_body(self) -> bytes:
         return self.malformed_payload
+
+    contract: Any = None  # the utility's contract document (simulators.contract), when it has one
+
+    def check_reply(self, request: Request, response: Response) -> None:
+        """Validate a reply against the contract document (violations are recorded, see below)."""
+        if self.contract is not None:
+            self.contract.check_response(request, response)
+
+    @property
+    def contract_violations(self) -> list[dict[str, Any]]:
+        """Requests and replies that broke the contract document, oldest first."""
+        return list(self.contract.violations) if self.contract is not None else []
 
     def max_requests_per_window(self, window: float = 1.0) -> int:
         """The most requests seen in any sliding window of ``window`` seconds (rate-limit checks)."""

@@ -1,7 +1,8 @@
 """Simulator of ТОВ «Екоспецтранс»'s ticket API: REST/JSON behind OAuth2, strict about rate and shape.
 
-A real HTTP server on loopback (see simulators/base.py) implementing the contract in the providers'
-document, section "ecospectrans". Where the contract leaves a detail open, this is what the utility does:
+A real HTTP server on loopback (see simulators/base.py) implementing the contract document
+``contracts/ecospectrans.openapi.yaml``: every request and reply is validated against it
+(``simulators.contract``). Where the contract leaves a detail open, this is what the utility does:
 
 Auth
 - ``POST /oauth/token`` takes ``grant_type=client_credentials`` form-encoded, with the client
@@ -53,7 +54,7 @@ Tickets
   each unfinished ticket one step, choosing side exits with the seeded random.
 
 Sites and schedule changes
-- Container sites are seeded from gateway/data/streets.yaml (read from the installed package): most
+- Container sites are seeded from the simulators' own copy of the city's streets: most
   streets have a site every 4–8 houses serving the houses up to the next one; lanes and a seeded ~15 %
   of streets are private sector without sites. ``GET /v2/sites?address=<street>, <house>`` returns
   the sites serving that house (the nearest first); without a house number, every site on the street.
@@ -90,20 +91,25 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus
 from zoneinfo import ZoneInfo
 
-from connectors.ecospectrans.categories import (
-    ADDRESS_ONLY_CATEGORIES,
-    CATEGORIES,
-    FINAL_STATUSES,
-    STATUSES,
-)
-from gateway.addresses import house_number, split_street, street_key
-from gateway.classifier import DATA_DIR
+import yaml
+
 from gateway.connections import ConnectionConfig
-from gateway.yamlfile import load_yaml
 from simulators.base import BaseSimulator, Fault, Request, Response
+from simulators.contract import OpenApiContract, Problem, enum
 
 KYIV = ZoneInfo("Europe/Kyiv")
-STREETS_FILE: Path = DATA_DIR / "streets.yaml"
+STREETS_FILE: Path = Path(__file__).resolve().parent / "data" / "streets.yaml"  # the simulators' own copy
+# the vocabulary comes from the contract document
+CATEGORIES: tuple[str, ...] = enum("ecospectrans", "Category")
+STATUSES: tuple[str, ...] = enum("ecospectrans", "Status")
+FINAL_STATUSES = frozenset({"closed", "cannot_access", "rejected"})
+ADDRESS_ONLY_CATEGORIES = frozenset({"PRIVATE_SCHEDULE_MISSED"})  # the private sector has no container sites
+# How the utility's own system matches a street: kind words dropped, case folded, apostrophes unified.
+_STREET_KINDS = re.compile(
+    r"^(?:вулиця|вул|проспект|просп|пр-т|провулок|пров|бульвар|бул|б-р|площа|пл|майдан|шосе|мікрорайон|мкр|м-н|"
+    r"квартал|кв-л|узвіз|проїзд|набережна)(?:\.\s*|\s+)",
+    re.IGNORECASE,
+)
 PAGE_SIZE = 100
 PROBLEM_BASE = "https://api.ecospectrans.example/problems/"
 TICKET_FIELDS = frozenset({"client_reference", "category", "site_id", "address", "description", "reported_at"})
@@ -125,6 +131,21 @@ REJECTED_REASONS = (
     "Відходи не є побутовими: потрібен окремий договір",
 )
 SCHEDULE_FIELDS = frozenset({"district", "streets", "date", "original_date", "reason", "reason_code", "cancelled"})
+
+
+def street_key(name: str) -> str:
+    text = re.sub(r"\s+", " ", name.replace("ʼ", "'").replace("’", "'").replace("`", "'")).strip()
+    return _STREET_KINDS.sub("", text).casefold().replace("-", " ").strip()
+
+
+def street_kind(name: str) -> str | None:
+    match = _STREET_KINDS.match(name.strip())
+    return match.group(0).strip().rstrip(".").casefold() if match else None
+
+
+def house_number(house: str) -> int | None:
+    match = re.match(r"\s*(\d+)", house)
+    return int(match.group(1)) if match else None
 
 
 def _iso(moment: datetime) -> str:
@@ -264,6 +285,19 @@ def _oauth_error(status: int, error: str, description: str, headers: dict[str, s
     )
 
 
+def _contract_refusal(problems: list[Problem]) -> Response:
+    """A request the contract document refuses, answered as the API answers: problem+json."""
+    if any(p.where == "media" for p in problems):
+        return _problem(415, "unsupported-media-type", "Unsupported Media Type", "send application/json")
+    params = [{"name": p.field, "reason": p.message} for p in problems]
+    if any(p.where == "body" and p.code == "not_json" for p in problems):
+        return _problem(400, "malformed-body", "Bad Request", "the body is not valid JSON")
+    if all(p.where == "body" for p in problems):
+        return _invalid(params)
+    return _problem(400, "bad-request", "Bad Request", "; ".join(f"{p['name']}: {p['reason']}" for p in params),
+                    **{"invalid-params": params})
+
+
 class EcospectransSimulator(BaseSimulator):
     """ТОВ «Екоспецтранс» on loopback: OAuth2, 5 requests/s, asynchronous tickets, a keyset feed."""
 
@@ -306,18 +340,19 @@ class EcospectransSimulator(BaseSimulator):
         self._last_schedule_stamp = datetime.fromtimestamp(0, UTC)
         self.counters: Counter[str] = Counter()  # tokens_issued, unauthorized, rate_limited, 429_seconds, 429_date
         self._streets = self._load_streets()
+        self.contract = OpenApiContract("ecospectrans")
         self._sites = self._seed_sites(random.Random(f"{seed}-sites"))
 
     # data ------------------------------------------------------------------------------------------
     @staticmethod
     def _load_streets() -> list[dict[str, Any]]:
-        return [dict(row) for row in load_yaml(STREETS_FILE)]
+        with STREETS_FILE.open(encoding="utf-8") as handle:
+            return [dict(row) for row in yaml.safe_load(handle)]
 
     def _seed_sites(self, rng: random.Random) -> list[_Site]:
         sites: list[_Site] = []
         for row in self._streets:
-            kind, _ = split_street(row["street"])
-            if kind == "пров." or rng.random() < 0.15:
+            if street_kind(row["street"]) in ("пров", "провулок") or rng.random() < 0.15:
                 continue  # private sector: bags collected at the gate, no container sites
             last = int(row["houses"])
             house = rng.randint(1, 3)
@@ -375,6 +410,8 @@ class EcospectransSimulator(BaseSimulator):
             limited = self._admit(client)
             if limited is not None:
                 return limited
+            if problems := self.contract.check_request(request):
+                return _contract_refusal(problems)
             return self._route(request, fault)
 
     def _route(self, request: Request, fault: Fault | None) -> Response:
@@ -417,6 +454,9 @@ class EcospectransSimulator(BaseSimulator):
         limited = self._admit(client_id or "anonymous")
         if limited is not None:
             return limited
+        if problems := self.contract.check_request(request):
+            wrong = "; ".join(f"{p.field}: {p.message}" for p in problems)
+            return _oauth_error(400, "invalid_request", f"The request does not follow the API: {wrong}")
         if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return _oauth_error(400, "invalid_request", "Expected application/x-www-form-urlencoded")
         if form.get("grant_type") != "client_credentials":

@@ -1,8 +1,9 @@
 """АТ «Криворізька теплоцентраль»: a SOAP 1.1 stand-in for the utility's legacy complaint service.
 
-A real SOAP server on loopback (BaseSimulator's HTTP server + lxml): serves the WSDL the connector
-carries, validates every request body against the XSD, checks the WS-Security UsernameToken, and keeps
-its own complaints, change journal and outages.
+A real SOAP server on loopback (BaseSimulator's HTTP server + lxml): serves its own copy of the WSDL
+(contracts/teplotsentral/), validates every request body and every reply body against its XSD (lxml;
+a reply that does not fit is recorded in ``contract_violations``), checks the WS-Security
+UsernameToken, and keeps its own complaints, change journal and outages.
 
 Choices the contract left open, as such a system plausibly does them:
 - Endpoint ``/ws/ComplaintService``. ``GET ?wsdl`` serves the repository's WSDL with soap:address set
@@ -60,37 +61,46 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
+from pathlib import Path
 from time import sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from connectors.teplotsentral.contract import (
-    CLOSED,
-    COMPLAINT_TYPES,
-    DISPATCHED,
-    DONE,
-    ENDPOINT_PATH,
-    FAULT_AUTH,
-    FAULT_DB_LOCKED,
-    FAULT_INTERNAL,
-    FAULT_UNKNOWN_TYPE,
-    FAULT_VALIDATION,
-    IN_WORK,
-    NAMESPACE,
-    NOT_OUR_NETWORK,
-    OUTAGE_KINDS,
-    OUTAGE_SERVICES,
-    REGISTERED,
-    REJECTED,
-    STATUS_CODES,
-    WSDL_FILE,
-    XSD_FILE,
-)
 from gateway.connections import ConnectionConfig
 from simulators.base import BaseSimulator, Fault, Request, Response
 
+# The service's own copy of its contract (contracts/teplotsentral/): the WSDL it serves and the XSD every
+# request and reply is validated against; and its own vocabulary, as the utility's system has it.
+CONTRACT_DIR = Path(__file__).resolve().parent.parent / "contracts" / "teplotsentral"
+WSDL_FILE, XSD_FILE = CONTRACT_DIR / "teplotsentral.wsdl", CONTRACT_DIR / "teplotsentral.xsd"
+NAMESPACE = "http://teplotsentral.kr.ua/ws/complaints/1.0"
+ENDPOINT_PATH = "/ws/ComplaintService"
+COMPLAINT_TYPES: dict[str, str] = {
+    "NO_HEATING": "відсутнє опалення у квартирі",
+    "POOR_HEATING": "незадовільне опалення у квартирі",
+    "NO_HEATING_ENTRANCE": "відсутнє опалення у під'їзді",
+    "HEATING_SYSTEM_REPAIR": "ремонт внутрішньобудинкової системи опалення",
+    "NO_HOT_WATER": "відсутня або холодна гаряча вода",
+    "HEAT_CARRIER_LEAK": "витік теплоносія на тепломережі",
+    "LANDSCAPING_RESTORE": "відновлення благоустрою після ремонту тепломереж",
+    "NO_HEATING_BUILDING": "відсутнє опалення будинку (аварія)",
+    "MAIN_BURST": "прорив тепломережі з виходом води на поверхню",
+    "NO_HOT_WATER_MEDICAL": "відсутнє ГВП закладу охорони здоров'я",
+    "HEATING_RISER_LEAK": "протікання стояка опалення",
+    "HOT_WATER_RISER_LEAK": "протікання стояка гарячої води",
+    "RADIATOR_AIRLOCK": "завоздушення радіатора",
+    "HEAT_METER_FAULT": "несправність будинкового лічильника тепла",
+}
+REGISTERED, DISPATCHED, IN_WORK, DONE, CLOSED, REJECTED, NOT_OUR_NETWORK = "10", "20", "30", "40", "50", "90", "91"
+STATUS_CODES: dict[str, str] = {
+    REGISTERED: "зареєстровано", DISPATCHED: "передано бригаді", IN_WORK: "в роботі", DONE: "виконано",
+    CLOSED: "закрито", REJECTED: "відхилено", NOT_OUR_NETWORK: "не наші мережі",
+}
+FAULT_VALIDATION, FAULT_UNKNOWN_TYPE, FAULT_AUTH = "VALIDATION", "UNKNOWN_TYPE", "AUTH"  # soap:Client
+FAULT_INTERNAL, FAULT_DB_LOCKED = "INTERNAL", "DB_LOCKED"  # soap:Server
+OUTAGE_KINDS, OUTAGE_SERVICES = frozenset({"planned", "emergency"}), frozenset({"heating", "hot_water"})
 KYIV = ZoneInfo("Europe/Kyiv")
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -263,6 +273,7 @@ class TeplotsentralSimulator(BaseSimulator):
         self.username, self.password = username, password
         self._now_source: Callable[[], datetime] = clock or real_utc_now
         self.late_write_max = late_write_max
+        self._violations: list[dict[str, Any]] = []
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -363,7 +374,10 @@ class TeplotsentralSimulator(BaseSimulator):
         schema = _schema()
         if not schema.validate(deepcopy(payload)):
             error = schema.error_log.last_error
-            raise SoapFault("Client", FAULT_VALIDATION, f"Schema validation failed: {error.message if error else ''}")
+            message = f"Schema validation failed: {error.message if error else ''}"
+            self._violations.append({"direction": "request", "method": request.method, "path": request.path,
+                                     "problems": [message]})
+            raise SoapFault("Client", FAULT_VALIDATION, message)
         return payload
 
     def _check_token(self, header: etree._Element | None) -> None:
@@ -399,6 +413,38 @@ class TeplotsentralSimulator(BaseSimulator):
         if handler is None:
             raise SoapFault("Client", FAULT_VALIDATION, f"Unknown operation {etree.QName(body).localname}")
         return handler(body)
+
+    def check_reply(self, request: Request, response: Response) -> None:
+        """Every reply body against the XSD (a fault's detail too); a misfit is a simulator bug, recorded."""
+        if request.method != "POST" or not response.headers.get("Content-Type", "").startswith("text/xml"):
+            return
+        try:
+            body = etree.fromstring(response.body, _safe_parser()).find(f"{{{SOAP_ENV}}}Body")
+        except etree.XMLSyntaxError as exc:
+            self._violation(request, f"reply is not XML: {exc.msg}")
+            return
+        for element in body if body is not None else ():
+            fault = etree.QName(element).localname == "Fault" and etree.QName(element).namespace == SOAP_ENV
+            checked = element.find("detail/" + q("FaultDetail")) if fault else element
+            if checked is None:
+                self._violation(request, "a fault without FaultDetail")
+                continue
+            with self.lock:
+                schema = _schema()
+                valid = schema.validate(deepcopy(checked))
+                error = schema.error_log.last_error
+            if not valid:
+                self._violation(request, f"reply {etree.QName(checked).localname}: {error.message if error else ''}")
+
+    def _violation(self, request: Request, problem: str) -> None:
+        with self.lock:
+            self._violations.append({"direction": "response", "method": request.method, "path": request.path,
+                                     "problems": [problem]})
+
+    @property
+    def contract_violations(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self._violations)
 
     def _envelope(self, reply: etree._Element) -> bytes:
         envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "tc": NAMESPACE})

@@ -1,7 +1,8 @@
 """Simulator of КП «Кривбасводоканал»'s work-order API (REST/JSON), the well-behaved utility.
 
-A real HTTP server on loopback (see ``simulators.base``). The contract is in the project brief; the
-choices it left open, which the connector and its tests rely on, are these:
+A real HTTP server on loopback (see ``simulators.base``). The contract is the OpenAPI document
+``contracts/vodokanal.openapi.yaml``: every request and reply is validated against it
+(``simulators.contract``). The choices it leaves open, which the connector and its tests rely on:
 
 Auth and errors
 - ``X-Api-Key`` is compared in constant time; wrong or missing: 401 ``{"error": "unauthorized"}``.
@@ -30,7 +31,7 @@ Work orders
   not consume its key. The utility does not deduplicate by ``external_ref``: a second key makes a
   second order (that is why the gateway looks orders up before re-creating after an ambiguous call).
 - Validation (422): ``external_ref`` (1–64 chars), ``job_type`` (one of
-  ``connectors.vodokanal.contract.JOB_TYPES``), ``priority``, ``address.street``, ``address.house``,
+  the contract document's ``JobType``), ``priority``, ``address.street``, ``address.house``,
   ``description`` (≤ 4000 chars) and ``reported_at`` (ISO 8601 *with* offset) are required;
   ``address.flat`` (≤ 16 chars) is optional; ``address.lat``/``address.lon`` are optional numbers but
   come together; ``contact_phone`` is optional, 10–13 digits with an optional leading ``+``
@@ -89,23 +90,23 @@ from time import sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.vodokanal.contract import (
-    API_PREFIX,
-    FEED_DEFAULT_LIMIT,
-    FEED_MAX_LIMIT,
-    FINAL_STATUSES,
-    JOB_TYPES,
-    NOTE_KINDS,
-    PLANNED_WORKS_PAGE_SIZE,
-    PRIORITIES,
-    STATUSES,
-)
+import yaml
+
 from gateway.connections import ConnectionConfig
-from gateway.yamlfile import load_yaml
 from simulators.base import BaseSimulator, Fault, FaultPlan, Request, Response
+from simulators.contract import OpenApiContract, Problem, enum
 
 KYIV = ZoneInfo("Europe/Kyiv")
-STREETS_FILE = Path(__file__).resolve().parent.parent / "gateway" / "data" / "streets.yaml"
+STREETS_FILE = Path(__file__).resolve().parent / "data" / "streets.yaml"  # the simulators' own copy
+API_PREFIX = "/api/v1"
+# the vocabulary comes from the contract document
+JOB_TYPES = frozenset(enum("vodokanal", "JobType"))
+STATUSES = frozenset(enum("vodokanal", "Status"))
+PRIORITIES = frozenset(enum("vodokanal", "Priority"))
+FINAL_STATUSES = frozenset({"COMPLETED", "REJECTED_NOT_OURS", "DUPLICATE", "FALSE_CALL", "CANCELLED"})
+NOTE_KINDS = frozenset({"rework", "withdrawn", "details"})
+FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT = 100, 500
+PLANNED_WORKS_PAGE_SIZE = 20
 HOTLINE = "+380564041520"
 PHONE_RE = re.compile(r"^\+?\d{10,13}$")
 NOTICE_FIELDS = frozenset(
@@ -176,6 +177,21 @@ def _query_moment(value: str) -> datetime | None:
         return datetime.combine(date.fromisoformat(value), time(0), KYIV)
     except ValueError:
         return None
+
+
+def _contract_refusal(request: Request, problems: list[Problem]) -> Response:
+    """A request the contract document refuses, answered in the API's own error format."""
+    wire = [{"field": p.field, "code": p.code, "message": p.message} for p in problems]
+    params = [e for e, p in zip(wire, problems, strict=True) if p.where != "body"]
+    if params:
+        if any(e["field"] == "Idempotency-Key" for e in params):
+            return _error(400, "idempotency_key_required", "every create needs an Idempotency-Key", params)
+        return _error(400, "bad_query", "bad request parameters", params)
+    try:
+        json.loads(request.body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "invalid_json", "the body is not JSON", [])
+    return _error(422, "validation_failed", "the request body is not valid", wire)
 
 
 class _Errors:
@@ -281,7 +297,9 @@ class VodokanalSimulator(BaseSimulator):
         self._feed: list[dict[str, Any]] = []  # seq == index + 1
         self._notices: dict[str, dict[str, Any]] = {}
         self._note_counter = 0
-        self._streets = [row["street"] for row in load_yaml(STREETS_FILE)]
+        with STREETS_FILE.open(encoding="utf-8") as handle:
+            self._streets = [row["street"] for row in yaml.safe_load(handle)]
+        self.contract = OpenApiContract("vodokanal")
 
     def reset(self) -> None:
         """Forget every order, note, notice and planned fault and reseed, as if just constructed.
@@ -313,6 +331,8 @@ class VodokanalSimulator(BaseSimulator):
         supplied = request.headers.get("x-api-key", "")
         if not hmac.compare_digest(supplied.encode(), self.api_key.encode()):
             return _error(401, "unauthorized", "missing or wrong X-Api-Key")
+        if problems := self.contract.check_request(request):
+            return _contract_refusal(request, problems)
         path = request.path.rstrip("/")
         orders = f"{API_PREFIX}/work-orders"
         with self.lock:

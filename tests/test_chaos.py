@@ -18,12 +18,12 @@ from pathlib import Path
 import requests
 from sqlalchemy import delete, select
 
-from connectors.teplotsentral.contract import ENDPOINT_PATH
 from gateway.connector import Timeouts
 from gateway.models import Dispatch
 from gateway.sync.context import build_context
 from gateway.sync.engine import run_step
 from gateway.sync.push import enqueue_new_requests
+from simulators.teplotsentral import ENDPOINT_PATH
 from tests.conformance.helpers import QUICK_RETRY, REGISTRY, context, no_doubles, register_for, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent

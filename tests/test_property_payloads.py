@@ -37,13 +37,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from connectors.ecospectrans.categories import STATUSES as ECO_STATUSES
 from connectors.ecospectrans.connector import EcospectransConnector
-from connectors.ecospectrans.wire import WireError, planned_work, remote_job, status_change
+from connectors.ecospectrans.wire import STATUSES as ECO_STATUSES
+from connectors.ecospectrans.wire import planned_work, remote_job, status_change
 from connectors.teplotsentral.connector import TeplotsentralConnector
-from connectors.teplotsentral.contract import ENDPOINT_PATH, NAMESPACE, STATUS_CODES
+from connectors.teplotsentral.wire import NAMESPACE
 from connectors.vodokanal.connector import VodokanalConnector
-from connectors.vodokanal.contract import STATUSES as WATER_STATUSES
+from connectors.vodokanal.wire import STATUSES as WATER_STATUSES
 from gateway.connections import ConnectionConfig
 from gateway.connector import JobDraft, Timeouts
 from gateway.errors import AmbiguousError, ConnectorError, RetriableError
@@ -52,7 +52,8 @@ from gateway.registry import load_registry
 from gateway.sync.context import build_context
 from gateway.sync.engine import run_step
 from gateway.sync.retry import RetryPolicy
-from simulators.teplotsentral import TeplotsentralSimulator
+from gateway.toolkit.timestamps import Unreadable as WireError
+from simulators.teplotsentral import ENDPOINT_PATH, STATUS_CODES, TeplotsentralSimulator
 
 KYIV = ZoneInfo("Europe/Kyiv")
 FAST = Timeouts(connect=2, read=5)

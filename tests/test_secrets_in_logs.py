@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from connectors.teplotsentral.contract import ENDPOINT_PATH
 from gateway.db import utcnow
 from gateway.demo_data import register_request
 from gateway.errors import ConnectorError
@@ -36,6 +35,7 @@ from gateway.reference_data import items_by_code
 from gateway.statuses import RequestStatus
 from gateway.sync.bookkeeping import add_history, set_request_status
 from gateway.sync.engine import run_step
+from simulators.teplotsentral import ENDPOINT_PATH
 from tests.conformance.helpers import CONNECTORS, REGISTRY, context, served_codes, start_simulator
 
 LIBRARY_LOGGERS = ("gateway", "connectors", "simulators", "zeep", "urllib3", "requests", "airflow")

@@ -21,10 +21,20 @@ QUICK_RETRY = RetryPolicy(attempts=4, initial=0.05, maximum=0.5, max_retry_after
 TEST_TIMEOUTS = Timeouts(connect=2, read=5)
 
 
+STARTED: list = []  # simulators started for the running test (the contract check reads them afterwards)
+
+
 def start_simulator(manifest: Manifest, seed: int = 1520):
     sim = manifest.simulator_class()(seed=seed).start()
     sim.prompt()
+    STARTED.append(sim)
     return sim
+
+
+def contract_violations() -> list[dict]:
+    """Every request the simulators of this test received and every reply they sent that broke the
+    utility's contract document (OpenAPI 3.1 or WSDL/XSD), oldest first."""
+    return [{"utility": sim.name, **v} for sim in STARTED for v in sim.contract_violations]
 
 
 def context(manifest: Manifest, sim, engine, **options) -> SyncContext:

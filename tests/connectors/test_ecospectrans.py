@@ -16,15 +16,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from connectors.ecospectrans.categories import CATEGORIES, CONTAINER_CATEGORIES, STATUSES
 from connectors.ecospectrans.connector import EcospectransConnector
-from connectors.ecospectrans.transport import parse_retry_after, redact
+from connectors.ecospectrans.wire import CONTAINER_CATEGORIES, STATUSES
 from gateway.classifier import default_classifier
 from gateway.connector import CreateResult, JobDraft, JobUpdate, Timeouts
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError
 from gateway.mapping import load_mapping
 from gateway.registry import CONNECTORS_DIR, load_manifest
 from gateway.statuses import RequestStatus
+from gateway.toolkit.http import parse_retry_after
+from gateway.toolkit.redact import redact
+from simulators.contract import enum
 from simulators.ecospectrans import EcospectransSimulator
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -594,7 +596,7 @@ def test_manifest_and_mapping_cover_every_waste_item():
         manifest.mapping_file, utility_statuses=EcospectransConnector.statuses, served_items=[i.key for i in served]
     )
     assert mapping.send_fields == frozenset()
-    assert {rule.job_type for rule in mapping.job_types.values()} <= set(CATEGORIES)
+    assert {rule.job_type for rule in mapping.job_types.values()} <= set(enum("ecospectrans", "Category"))
     expected_priority = {"urgent_emergency": "emergency", "emergency": "urgent", "ordinary": "normal"}
     for item in served:
         assert mapping.rule_for_item(item.key).priority == expected_priority[item.urgency]

@@ -12,24 +12,26 @@ import pytest
 import requests
 from lxml import etree
 
-from connectors.teplotsentral.connector import TeplotsentralConnector, normalize_phone
-from connectors.teplotsentral.contract import (
-    COMPLAINT_TYPES,
-    ENDPOINT_PATH,
-    NAMESPACE,
-    STATUS_CODES,
-    WSDL_FILE,
-    XSD_FILE,
-)
-from connectors.teplotsentral.localtime import candidates, resolve, to_wall, wall_floor, wall_span
-from connectors.teplotsentral.soap import build_service, redact_text
+from connectors.teplotsentral.connector import TeplotsentralConnector
+from connectors.teplotsentral.wire import BINDING_NAME, NAMESPACE, SCREENED_LISTS, WSDL_FILE
 from gateway.classifier import default_classifier
 from gateway.connections import ConnectionConfig
 from gateway.connector import JobDraft, JobUpdate, Timeouts
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError
 from gateway.mapping import load_mapping
 from gateway.registry import PROJECT_ROOT, load_manifest
-from simulators.teplotsentral import ManualClock, TeplotsentralSimulator
+from gateway.toolkit.localtime import candidates, resolve, to_wall, wall_floor, wall_span
+from gateway.toolkit.redact import normalize_phone
+from gateway.toolkit.redact import redact as redact_text
+from gateway.toolkit.soap import build_screened_service
+from simulators.teplotsentral import (
+    COMPLAINT_TYPES,
+    ENDPOINT_PATH,
+    STATUS_CODES,
+    XSD_FILE,
+    ManualClock,
+    TeplotsentralSimulator,
+)
 
 KYIV = ZoneInfo("Europe/Kyiv")
 START = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)  # 10:00 in Kyiv (winter, UTC+2)
@@ -152,9 +154,9 @@ def test_simulator_serves_the_repository_wsdl_and_the_connector_never_fetches_it
 
 def test_zeep_client_is_built_lazily_not_at_construction(sim, clock):
     connector = make_connector(sim, clock)
-    assert connector._service is None
+    assert connector._soap._service is None
     connector.find_jobs("1520-2026-000001")
-    assert connector._service is not None
+    assert connector._soap._service is not None
     connector.close()
 
 
@@ -418,7 +420,10 @@ def truth(sim: TeplotsentralSimulator) -> list[tuple[str, str, datetime]]:
 
 
 def test_overlapping_windows_return_a_change_again_at_the_service(sim, clock):
-    service, transport = build_service(
+    service, transport, _ = build_screened_service(
+        wsdl=WSDL_FILE,
+        binding=BINDING_NAME,
+        screened_lists=SCREENED_LISTS,
         address=sim.url + ENDPOINT_PATH,
         username=sim.username,
         password=PASSWORD,

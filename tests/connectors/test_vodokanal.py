@@ -15,13 +15,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from connectors.vodokanal.connector import VodokanalConnector, parse_retry_after
-from connectors.vodokanal.contract import JOB_TYPES, STATUSES
+from connectors.vodokanal.connector import VodokanalConnector
+from connectors.vodokanal.wire import STATUSES
 from gateway.classifier import default_classifier
 from gateway.connector import JobDraft, JobUpdate, Timeouts
 from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError
 from gateway.mapping import load_mapping
 from gateway.registry import PROJECT_ROOT, load_manifest
+from gateway.toolkit.http import parse_retry_after
+from simulators.contract import enum
 from simulators.vodokanal import VodokanalSimulator
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -29,6 +31,7 @@ NOW = datetime(2024, 3, 11, 10, 0, tzinfo=KYIV)
 API_KEY = "vk-SECRET-7f3a91"
 PHONE = "+380671234567"
 ORDERS = "/api/v1/work-orders"
+JOB_TYPES = enum("vodokanal", "JobType")
 
 
 @pytest.fixture(scope="module")
@@ -419,7 +422,7 @@ def test_api_key_and_phone_never_reach_logs_or_errors(sim, conn, caplog):
     sim.faults.inject("server_error", method="GET", status=500, body=echo)  # a server that echoes input
     with pytest.raises(RetriableError) as caught:
         conn.fetch_changes(None, 10)
-    assert "cannot save *** for key ***" in caught.value.detail
+    assert "cannot save [phone] for key ***" in caught.value.detail
     messages.append(f"{caught.value} {caught.value.detail}")
     wrong = VodokanalConnector(dataclasses.replace(sim.connection_config(), password=API_KEY + "x"))
     with pytest.raises(FatalError) as caught:
@@ -446,7 +449,7 @@ def test_mapping_serves_every_vodokanal_item_with_known_job_types():
     priority_for = {"urgent_emergency": "emergency", "emergency": "urgent", "ordinary": "normal"}
     for item in items:
         rule = mapping.rule_for_item(item.key)
-        assert rule.job_type in JOB_TYPES, item.code
+        assert rule.job_type in JOB_TYPES, item.code  # the utility's own list, from its contract document
         assert rule.priority == priority_for[item.urgency], item.code
     assert mapping.status_for("COMPLETED") == "done" and mapping.status_for("FALSE_CALL") == "false_call"
     assert mapping.send_fields == {"contact_phone", "flat", "coordinates"}

@@ -1,9 +1,12 @@
-"""The zeep plumbing: a client built from the repository's WSDL, a quiet transport, the WS-Security
-token and an envelope log that never shows a password or a phone number.
+"""SOAP through zeep, for any utility with a WSDL: a client built from the WSDL file the utility handed
+over (never fetched), a quiet transport, the WS-Security token, an envelope log that never shows a
+password or a phone number, replies screened item by item, and every failure described as the
+(kind, status, code) the connector's rules classify.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -11,36 +14,30 @@ from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
 from lxml import etree
 from zeep import Client, Plugin, Settings
+from zeep import exceptions as zeep_errors
 from zeep.exceptions import XMLParseError
+from zeep.helpers import serialize_object
 from zeep.transports import Transport
 from zeep.utils import get_media_type
 from zeep.wsse.username import UsernameToken
 
-from connectors.teplotsentral.contract import BINDING_NAME, NAMESPACE, WSDL_FILE
+from gateway.connections import ConnectionConfig
+from gateway.connector import Timeouts
+from gateway.errors import FatalError
+from gateway.toolkit.failures import TRANSPORT_RULES, Rule, classify, failure_kind
+from gateway.toolkit.http import flag, parse_retry_after, secure_base_url
+from gateway.toolkit.redact import redact
 
 XML_MEDIA_TYPES = frozenset({"text/xml", "application/soap+xml", "application/xml"})
 # Elements whose text never reaches a log.
 SENSITIVE_ELEMENTS = frozenset({"Password", "Nonce", "Phone"})
-# Ukrainian phone numbers as people write them: +380 67 123 45 67, 067-123-45-67, (056) 401-23-45,
-# 0671234567, and the city's short form 401-23-45.
-_PHONE_RE = re.compile(
-    r"(?<![\d\w])(?:\+?3\s?8\s?)?(?:\(\s?0\s?\d{2}\s?\)|0\s?\d{2})[\s\-]?\d{3}[\s\-]?\d{2}[\s\-]?\d{2}(?!\d)"
-    r"|(?<![\d\w\-])\d{3}-\d{2}-\d{2}(?![\d\-])"
-)
 REDACTED = "***"
-
-
-def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Text fit for a log or an exception message: secrets and phone numbers masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return _PHONE_RE.sub("[phone]", text)
 
 
 def redact_envelope(envelope: etree._Element, secrets: Iterable[str | None] = ()) -> str:
@@ -48,7 +45,7 @@ def redact_envelope(envelope: etree._Element, secrets: Iterable[str | None] = ()
     for element in copy.iter():
         if isinstance(element.tag, str) and etree.QName(element).localname in SENSITIVE_ELEMENTS and element.text:
             element.text = REDACTED
-    return redact_text(etree.tostring(copy, encoding="unicode", pretty_print=True), secrets)
+    return redact(etree.tostring(copy, encoding="unicode", pretty_print=True), secrets)
 
 
 class ReplyNotXml(Exception):
@@ -149,6 +146,13 @@ class ScreenedItem:
     fields: dict[str, str | None]  # the item's child elements by local name, as text (for its key)
     xml: str  # the item as received
 
+    def text(self, name: str) -> str:
+        return (self.fields.get(name) or "").strip()
+
+    def xml_key(self) -> str:
+        """A key for an item that names no id: stable while the service sends the same XML."""
+        return "xml:" + hashlib.sha256(self.xml.encode()).hexdigest()[:16]
+
 
 class ItemScreenPlugin(Plugin):
     """Checks every reply's shape, and takes the items of a list reply that do not fit the schema out
@@ -220,8 +224,8 @@ class ItemScreenPlugin(Plugin):
         try:
             element.parse(alone, schema)
         except Exception as exc:  # whatever zeep refuses, the item does not fit
-            text = str(exc).replace(f"{{{NAMESPACE}}}", "") or type(exc).__name__
-            return redact_text(text, self._secrets)[:300]
+            text = re.sub(r"\{[^}]*\}", "", str(exc)) or type(exc).__name__
+            return redact(text, self._secrets)[:300]
         # zeep lets a required element missing at the end of a sequence pass (a missing Cancelled would
         # read as "not cancelled"): every element the schema requires must be there.
         present = {etree.QName(c).localname for c in item if isinstance(c.tag, str)}
@@ -268,19 +272,10 @@ def safe_settings() -> Settings:
     return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True, xml_huge_tree=False)
 
 
-# List replies whose items are screened one by one (see ItemScreenPlugin). FindComplaints is not: it
-# is the proof of whether a create went through, and a proof with an item left out could be wrong.
-SCREENED_LISTS = {"GetStatusChangesResponse": "StatusChange", "GetPlannedOutagesResponse": "Outage"}
-
-
-def build_service(**options: Any) -> tuple[Any, QuietTransport]:
-    """A zeep service proxy bound to ``address``, from the WSDL file in the repository (never fetched)."""
-    service, transport, _ = build_screened_service(**options)
-    return service, transport
-
-
 def build_screened_service(
     *,
+    wsdl: Path,
+    binding: str,
     address: str,
     username: str,
     password: str,
@@ -288,18 +283,160 @@ def build_screened_service(
     connect_timeout: float,
     read_timeout: float,
     logger: logging.Logger,
+    screened_lists: dict[str, str],
 ) -> tuple[Any, QuietTransport, ItemScreenPlugin]:
-    """``build_service`` plus the plugin holding the items screened out of the last list reply."""
+    """A zeep service proxy bound to ``address`` from the ``wsdl`` file, its transport, and the plugin
+    holding the items screened out of the last list reply (``screened_lists``: reply -> item name)."""
     session = requests.Session()
     timeouts = (connect_timeout, read_timeout)
     transport = QuietTransport(session=session, timeout=timeouts, operation_timeout=timeouts)
     token = UsernameToken(username, password, use_digest=use_digest)
-    screen = ItemScreenPlugin(SCREENED_LISTS, [password])
+    screen = ItemScreenPlugin(screened_lists, [password])
     client = Client(
-        str(WSDL_FILE),
+        str(wsdl),
         transport=transport,
         settings=safe_settings(),
         # ingress runs in this order: the envelope is logged as received, then screened
         plugins=[UsernameTokenPlugin(token), EnvelopeLogPlugin(logger, [password]), screen],
     )
-    return client.create_service(BINDING_NAME, address), transport, screen
+    return client.create_service(binding, address), transport, screen
+
+
+_UNREADABLE = (
+    zeep_errors.XMLSyntaxError,
+    zeep_errors.XMLParseError,
+    zeep_errors.DTDForbidden,
+    zeep_errors.EntitiesForbidden,
+    zeep_errors.ExternalReferenceForbidden,
+    zeep_errors.UnexpectedElementError,
+    zeep_errors.TransportError,
+    etree.LxmlError,
+)
+
+
+@dataclass(frozen=True)
+class SoapFailure:
+    """What went wrong, as the rules match it: ``kind`` is a transport kind (see failures.failure_kind),
+    ``soap:Client`` / ``soap:Server`` / ``soap:other`` / ``soap:none`` for a Fault, ``not_xml`` for a
+    page that is not SOAP, ``unreadable`` or ``unbuildable`` (zeep refused to build the request)."""
+
+    kind: str
+    status: int | None = None
+    code: str | None = None  # FaultDetail/Code
+    text: str | None = None  # the fault string (redact before use)
+    retry_after: str | None = None
+
+
+def describe(exc: BaseException, *, sent: bool) -> SoapFailure:
+    if isinstance(exc, zeep_errors.Fault):
+        side = fault_side(exc.code)
+        kind = "soap:none" if side is None else f"soap:{side}" if side in ("Client", "Server") else "soap:other"
+        return SoapFailure(kind, code=fault_detail_code(exc.detail), text=exc.message or "")
+    if isinstance(exc, ReplyNotXml):
+        return SoapFailure("not_xml", status=exc.status, text=exc.media_type, retry_after=exc.retry_after)
+    if isinstance(exc, requests.exceptions.RequestException):
+        kind = failure_kind(exc)
+        return SoapFailure(kind if sent or kind != "failed" else "not_sent")
+    if isinstance(exc, zeep_errors.TransportError) and exc.status_code in (401, 403, 404, 405):
+        return SoapFailure("http", status=exc.status_code)
+    if isinstance(exc, _UNREADABLE):
+        return SoapFailure("unreadable", text=type(exc).__name__)
+    if not sent:
+        return SoapFailure("unbuildable", text=str(exc))
+    return SoapFailure("unreadable", text=type(exc).__name__)
+
+
+def fault_side(code: str | None) -> str | None:
+    """ "soap:Client" / "SOAP-ENV:Server.Database" -> "Client" / "Server"."""
+    if not code:
+        return None
+    return code.rsplit(":", 1)[-1].split(".", 1)[0] or None
+
+
+def fault_detail_code(detail: object) -> str | None:
+    """The FaultDetail/Code text, wherever the service put it under <detail>."""
+    if not isinstance(detail, etree._Element):
+        return None
+    for element in detail.iter():
+        if isinstance(element.tag, str) and etree.QName(element).localname == "Code" and element.text:
+            return element.text.strip()
+    return None
+
+
+# What any SOAP service's failures mean, whatever its fault codes: a connector puts its own codes first.
+SOAP_RULES: tuple[Rule, ...] = (
+    Rule("permanent", "refused", kind={"soap:Client"}),
+    Rule("uncertain", "server fault", kind={"soap:Server"}),
+    Rule("uncertain", "a non-SOAP error reply", kind={"soap:none"}),
+    Rule("fatal", "protocol fault (our envelope does not fit their stack)", kind={"soap:other"}),
+    Rule("fatal", "refused by the endpoint; check the connection", status={401, 403, 404, 405, 415}),
+    Rule("retriable", "front proxy throttles", status={429}),
+    Rule("permanent", "request refused by the front proxy", status={400, 413, 414}),
+    Rule("uncertain", "a non-SOAP page instead of SOAP", kind={"not_xml"}),
+    *TRANSPORT_RULES,
+    Rule("permanent", "request could not be built", kind={"unbuildable"}),
+)
+
+
+class SoapClient:
+    """One SOAP service: the proxy built on first use (DAG parsing stays cheap), every failure classified
+    by ``rules`` (the service's fault codes, then SOAP_RULES), the items screened out of the last reply."""
+
+    def __init__(self, name: str, connection: ConnectionConfig, timeouts: Timeouts, *, wsdl: Path, binding: str,
+                 rules: Iterable[Rule], screened_lists: dict[str, str], logger: logging.Logger) -> None:
+        self.name, self.connection, self.timeouts = name, connection, timeouts
+        self.wsdl, self.binding, self.rules = wsdl, binding, (*rules, *SOAP_RULES)
+        self.screened_lists, self.log = screened_lists, logger
+        self._service: Any = None
+
+    def call(self, operation: str, *, write: bool, **arguments: Any) -> Any:
+        if self._service is None:
+            if not self.connection.login or not self.connection.password:
+                raise FatalError(f"{self.name}: connection {self.connection.conn_id!r} needs a login and a password")
+            self._service, self._transport, self._screen = build_screened_service(
+                wsdl=self.wsdl, binding=self.binding, address=secure_base_url(self.connection),
+                username=self.connection.login, password=self.connection.password,
+                use_digest=flag(self.connection.extra, "password_digest"), connect_timeout=self.timeouts.connect,
+                read_timeout=self.timeouts.read, logger=self.log, screened_lists=self.screened_lists)
+        self._transport.begin()
+        self._screen.begin()
+        try:
+            return getattr(self._service, operation)(**arguments)
+        except Exception as exc:
+            failure = describe(exc, sent=self._transport.sent)
+            soap = failure.kind.startswith("soap:")
+            detail = f"{failure.kind} {failure.code or 'no code'}" if soap else type(exc).__name__
+            error = classify(self.rules, f"{self.name} {operation}", write=write, status=failure.status,
+                             kind=failure.kind, code=failure.code, detail=detail,
+                             text=redact(failure.text, self.connection.secrets())[:300] if failure.text else None,
+                             retry_after=parse_retry_after(failure.retry_after))
+            self.log.warning("%s (%s)", error, error.detail)
+            raise error from None
+
+    def screened(self) -> list[ScreenedItem]:
+        """The items taken out of the last list reply as not fitting the schema."""
+        return self._screen.take() if self._service is not None else []
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._transport.session.close()
+        self._service = None
+
+
+def field(item: Any, name: str) -> Any:
+    """A child of a zeep reply item (None when absent)."""
+    try:
+        return item[name]
+    except (KeyError, TypeError, AttributeError):
+        return getattr(item, name, None)
+
+
+def plain(item: Any) -> Any:
+    """A zeep reply item as plain JSON-ready data, for dead letters."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return value.isoformat() if isinstance(value, datetime) else value
+    return walk(serialize_object(item, dict))

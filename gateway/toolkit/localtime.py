@@ -1,6 +1,7 @@
-"""Kyiv wall-clock time, as the Teplotsentral service speaks it, and aware UTC, as the gateway keeps it.
+"""Kyiv wall-clock time, as legacy utility systems speak it (Teplotsentral's SOAP service), and aware
+UTC, as the gateway keeps it.
 
-The service's xsd:dateTime values carry no offset. Twice a year that loses information:
+Such a service's date-times carry no offset. Twice a year that loses information:
 - spring (last Sunday of March, 03:00 EET -> 04:00 EEST): wall times 03:00–03:59 never happen;
 - autumn (last Sunday of October, 04:00 EEST -> 03:00 EET): wall times 03:00–03:59 happen twice.
 Functions here never guess silently: ``candidates`` lists every instant a wall time may stand for and
@@ -12,9 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from connectors.teplotsentral.contract import LOCAL_DATETIME_FORMAT, LOCAL_ZONE
-
-KYIV = ZoneInfo(LOCAL_ZONE)
+KYIV = ZoneInfo("Europe/Kyiv")
+LOCAL_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _SECOND = timedelta(seconds=1)
 _TINY = timedelta(microseconds=1)
 # Longer than any shift of Kyiv's clock: after the clock is turned back, no wall time lower than one
@@ -40,6 +40,24 @@ def wire(wall: datetime) -> str:
 
 def floor_second(value: datetime) -> datetime:
     return value.replace(microsecond=0)
+
+
+def kyiv_day(moment: datetime) -> str:
+    """The Kyiv calendar date of an instant (a naive one is taken as UTC), YYYY-MM-DD."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(KYIV).date().isoformat()
+
+
+def holdable_wall(value: datetime) -> bool:
+    """Whether a date-time converts to UTC and back to Kyiv time (year 1 or 9999 at the edge does not)."""
+    try:
+        if value.tzinfo is not None:
+            to_wall(value)
+        else:
+            candidates(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def candidates(wall: datetime) -> tuple[datetime, ...]:
@@ -144,3 +162,9 @@ def wall_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 def wall_floor(start: datetime) -> datetime:
     """The lowest wall time any instant from ``start`` on will read (the clock may yet be turned back)."""
     return wall_span(start, require_aware(start, "start") + DST_HORIZON)[0]
+
+
+def wire_span(start: datetime, end: datetime) -> dict[str, str]:
+    """From/To as such a service is asked: the narrowest wall-time window holding [start, end], whole seconds."""
+    low, high = wall_span(start, end)
+    return {"From": wire(floor_second(low)), "To": wire(floor_second(high))}
