@@ -2,7 +2,7 @@
 the deadline monitor's snapshots.
 
 Revision ID: 0007_deadlines_reports
-Revises: 0005_revision_bigint
+Revises: 0006_rate_limits
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from gateway.models import JSONType, UTCDateTime
 
 revision = "0007_deadlines_reports"
-down_revision = "0005_revision_bigint"
+down_revision = "0006_rate_limits"
 branch_labels = None
 depends_on = None
 
