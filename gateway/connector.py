@@ -172,8 +172,15 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def push_update(self, job_id: str, update: JobUpdate) -> None: ...
 
-    @abc.abstractmethod
-    def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage: ...
+    def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage:
+        """Planned and emergency works announced for [since, until]. Optional: a utility that publishes
+        none leaves ``planned_works`` out of its manifest's ``streams`` and nothing calls this."""
+        raise NotImplementedError(f"{type(self).__name__} has no planned-works stream")
+
+    @classmethod
+    def has_planned_works(cls) -> bool:
+        """True when the connector implements the optional planned-works stream."""
+        return cls.fetch_planned_works is not Connector.fetch_planned_works
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sessions; the default has nothing to release."""

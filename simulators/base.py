@@ -223,6 +223,7 @@ class BaseSimulator:
 
     name = "base"
     create_route: tuple[str, str] = ("POST", "/")  # (method, path) of the utility's create call
+    planned_works = True  # False: the utility publishes none (the planned-works state API raises)
     malformed_payload = b'{"id": "unterminated'
 
     def __init__(self, *, seed: int = 1520, host: str = "127.0.0.1", port: int = 0) -> None:
