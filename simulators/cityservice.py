@@ -41,7 +41,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from gateway.connections import ConnectionConfig
@@ -82,6 +82,8 @@ class CityserviceSimulator(BaseSimulator):
     name = "cityservice"
     create_route = ("POST", "/api/requests")
     planned_works = False
+    routes: ClassVar[dict[str, tuple[str, str]]] = {
+        "create": create_route, "feed": ("GET", "/api/requests"), "update": ("POST", "/comments")}
 
     def __init__(self, *, login: str = "cc1520", password: str = "cs-test-secret", seed: int = 1520,
                  host: str = "127.0.0.1", port: int = 0, clock: Callable[[], datetime] | None = None,
@@ -206,6 +208,14 @@ class CityserviceSimulator(BaseSimulator):
             raise ValueError(f"unknown cityservice status {status!r}; known: {sorted(STATUSES)}")
         with self.lock:
             self._move(self._requests[job_id], status)
+
+    def inject_noisy_changes(self, job_ids: list[str], comment: str) -> None:
+        """A comment on the first job's current state; the second job in a status the API does not have
+        (its reply then breaks the document on purpose, and is recorded so)."""
+        with self.lock:
+            first = self._requests[job_ids[0]]
+            first.update(comment=comment, modified_at=self._stamp())
+            self._requests[job_ids[1]].update(status="призупинено", comment=comment, modified_at=self._stamp())
 
     # extra state API for this utility's tests ------------------------------------------------------
     def job(self, job_id: str) -> dict[str, Any]:
