@@ -9,7 +9,8 @@
   border is neither lost nor applied twice; pages that hold only what was taken are walked past.
   Each read starts again from the watermark, so a request modified while we page (it moves to the
   end of the list) cannot shift an unread one onto a page already read.
-- Two states of one request within one second are ordered by the status order (``position``).
+- Two states of one request within one second are ordered by the status order (``position``); a
+  comment alone, at the same status within the same second, is not a change.
 - Comments are not idempotent: a comment repeated after an ambiguous failure may appear twice.
 - No planned works (the manifest declares no such stream).
 """
