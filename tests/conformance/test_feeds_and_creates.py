@@ -92,7 +92,7 @@ def _walk_feed(ctx, cursor: str | None) -> tuple[list, str | None]:
 
 def test_every_stream_pages_past_several_pages(name, small_pages, engine, sessions):
     sim = _start(name)
-    count = PAGE * PAGES + 1
+    count = PAGE * (PAGES - 1) + 1  # PAGES pages, the last one holding a single item
     numbers = register_for(sessions, small_pages, count)
     ctx = context(small_pages, sim, engine)
     pushed = run_step(ctx, "push_jobs")
@@ -110,7 +110,7 @@ def test_every_stream_pages_past_several_pages(name, small_pages, engine, sessio
 def test_ties_on_the_ordering_key_across_page_borders_are_neither_lost_nor_repeated(
         name, small_pages, engine, sessions):
     sim = _start(name, held=True)  # every change of this test shares one timestamp
-    count = PAGE * PAGES + 2  # not a multiple of the page: the tie runs over every border
+    count = PAGE * (PAGES - 1) + 2  # PAGES pages, not all full: the tie runs over every border
     numbers = register_for(sessions, small_pages, count)
     ctx = context(small_pages, sim, engine)
     run_step(ctx, "push_jobs")
