@@ -175,14 +175,27 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def push_update(self, job_id: str, update: JobUpdate) -> None: ...
 
+    def job_known(self, job_id: str, reference: str) -> bool:
+        """Does the utility still hold ``job_id``? (the periodic reconciliation of sent jobs). The default
+        looks the job up by our reference; a utility whose lookup cannot see every job (a recent window
+        only) answers by the job's own id instead."""
+        return any(job.job_id == job_id for job in self.find_jobs(reference))
+
     def close_job(self, job_id: str, update: JobUpdate) -> None:
         """The contact centre closed the request (a duplicate, not the utility's, a false call...):
         cancel the job where the utility's protocol can, else tell it in a note. The default sends
         the closure (kind ``closed``, its reason in the text) as a note."""
         self.push_update(job_id, update)
 
-    @abc.abstractmethod
-    def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage: ...
+    def fetch_planned_works(self, since: datetime, until: datetime) -> WorksPage:
+        """Planned and emergency works announced for [since, until]. Optional: a utility that publishes
+        none leaves ``planned_works`` out of its manifest's ``streams`` and nothing calls this."""
+        raise NotImplementedError(f"{type(self).__name__} has no planned-works stream")
+
+    @classmethod
+    def has_planned_works(cls) -> bool:
+        """True when the connector implements the optional planned-works stream."""
+        return cls.fetch_planned_works is not Connector.fetch_planned_works
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sessions; the default has nothing to release."""

@@ -229,7 +229,7 @@ class Api:
 
 @contextmanager
 def simulators(registry, *, prompt: bool = False) -> Iterator[dict]:
-    """Every declared simulator on loopback, by utility name, each with one planned work to announce."""
+    """Every declared simulator on loopback, by utility name, each that publishes planned works with one."""
     running = {}
     try:
         for name, manifest in registry.items():
@@ -239,7 +239,8 @@ def simulators(registry, *, prompt: bool = False) -> Iterator[dict]:
             running[name] = sim
             if prompt:
                 sim.prompt()
-            sim.add_planned_work()
+            if sim.planned_works:  # an optional stream: a utility may publish none
+                sim.add_planned_work()
         yield running
     finally:
         for sim in running.values():

@@ -506,7 +506,7 @@ class Chaos:
                               random.Random(f"{self.args.seed}:{name}"))
             self._hook_creates(utility)
             self.utilities[name] = utility
-            for _ in range(2):
+            for _ in range(2 if "planned_works" in manifest.streams else 0):  # an optional stream
                 sim.add_planned_work()
 
     def _hook_creates(self, utility: Utility) -> None:
@@ -579,7 +579,7 @@ class Chaos:
                         flat=str(rng.randint(1, 120)) if rng.random() < 0.7 else None,
                         description=f"{item.name_uk} (перевірка стійкості, цикл {utility.cycles})",
                         registered_at=now - timedelta(seconds=rng.randint(0, 1800)),
-                        contact_phone=f"+38067{rng.randint(0, 9_999_999):07d}", executor_id=utility.name,
+                        contact_phone=f"+38067{rng.randint(0, 9_999_999):07d}", executor_id=utility.manifest.executor,
                         actor="operator:chaos",
                     )
             if generated:
@@ -658,6 +658,8 @@ class Chaos:
         sim, rng = utility.sim, utility.rng
         sim.advance(rng.randint(0, 2))
         roll = rng.random()
+        if "planned_works" not in utility.manifest.streams:
+            return
         if roll < 0.15:
             sim.add_planned_work()
         elif roll < 0.3:

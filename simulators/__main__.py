@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from gateway.connections import to_airflow_json
 from simulators.base import BaseSimulator
+from simulators.cityservice import CityserviceSimulator
 from simulators.ecospectrans import EcospectransSimulator
 from simulators.teplotsentral import TeplotsentralSimulator
 from simulators.vodokanal import VodokanalSimulator
@@ -25,6 +26,7 @@ SIMULATORS: dict[str, tuple[type[BaseSimulator], int]] = {
     "vodokanal": (VodokanalSimulator, 1),
     "teplotsentral": (TeplotsentralSimulator, 2),
     "ecospectrans": (EcospectransSimulator, 3),
+    "cityservice": (CityserviceSimulator, 4),
 }
 DEFAULT_PORT_BASE = 18150
 
@@ -36,7 +38,7 @@ def start(names: Sequence[str], *, host: str, port_base: int, seed: int, notices
     for name in names:
         cls, offset = SIMULATORS[name]
         sim = cls(seed=seed, host=host, port=port_base + offset if port_base else 0).start()
-        for _ in range(notices):
+        for _ in range(notices if sim.planned_works else 0):
             sim.add_planned_work()
         if tick:
             sim.start_clock(tick)
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--all", action="store_true", help="every simulator")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     serve.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
-                       help=f"vodokanal listens on base+1, teplotsentral +2, ecospectrans +3 (default "
+                       help=f"vodokanal listens on base+1, teplotsentral +2, ecospectrans +3, cityservice +4 (default "
                             f"{DEFAULT_PORT_BASE}; 0: free ports)")
     serve.add_argument("--seed", type=int, default=1520)
     serve.add_argument("--notices", type=int, default=2, help="planned-works notices each utility starts with")

@@ -29,7 +29,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 FAULT_KINDS = frozenset(
@@ -219,10 +219,16 @@ class BaseSimulator:
       add_planned_work(**fields) -> str              a new notice; returns its id
       revise_planned_work(notice_id, **changes)      a new revision of it
       cancel_planned_work(notice_id)
+      routes                                         {"create"|"feed"|"planned"|"update": (method, path)}:
+                                                     where each stream's calls arrive, to aim faults at
+      inject_noisy_changes(job_ids, comment)         one readable change of job_ids[0] carrying ``comment``,
+                                                     one of job_ids[1] the connector must reject
     """
 
     name = "base"
     create_route: tuple[str, str] = ("POST", "/")  # (method, path) of the utility's create call
+    planned_works = True  # False: the utility publishes none (the planned-works state API raises)
+    routes: ClassVar[dict[str, tuple[str, str]]] = {}  # see the class docstring
     malformed_payload = b'{"id": "unterminated'
 
     def __init__(self, *, seed: int = 1520, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -352,4 +358,7 @@ class BaseSimulator:
         raise NotImplementedError
 
     def cancel_planned_work(self, notice_id: str) -> None:
+        raise NotImplementedError
+
+    def inject_noisy_changes(self, job_ids: list[str], comment: str) -> None:
         raise NotImplementedError

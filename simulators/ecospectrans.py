@@ -87,7 +87,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, unquote_plus
 from zoneinfo import ZoneInfo
 
@@ -303,6 +303,9 @@ class EcospectransSimulator(BaseSimulator):
 
     name = "ecospectrans"
     create_route = ("POST", "/v2/tickets")  # where a create arrives (for faults aimed at creates)
+    routes: ClassVar[dict[str, tuple[str, str]]] = {
+        "create": create_route, "feed": ("GET", "/v2/tickets"), "planned": ("GET", "/v2/schedule-changes"),
+        "update": ("POST", "/comments")}
 
     def __init__(
         self,
@@ -890,6 +893,10 @@ class EcospectransSimulator(BaseSimulator):
         with self.lock:
             for record in self._tokens.values():
                 record.expires_at = float("-inf")
+
+    def inject_noisy_changes(self, job_ids: list[str], comment: str) -> None:
+        """The next feed page's first item gets an unknown status (``comment`` is not needed here)."""
+        self.faults.inject("x-bad-item", method="GET", path="/v2/tickets", index=0, field="status", value="on_hold")
 
     def issued_tokens(self) -> list[str]:
         with self.lock:

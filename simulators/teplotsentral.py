@@ -63,7 +63,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from time import sleep
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -252,6 +252,8 @@ class TeplotsentralSimulator(BaseSimulator):
 
     name = "teplotsentral"
     create_route = ("POST", ENDPOINT_PATH)  # where a create arrives (for faults aimed at creates)
+    routes: ClassVar[dict[str, tuple[str, str]]] = {  # one endpoint: the SOAP action tells calls apart
+        stream: ("POST", ENDPOINT_PATH) for stream in ("create", "feed", "planned", "update")}
     malformed_payload = (
         b'<?xml version="1.0" encoding="utf-8"?>\n'
         b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
@@ -654,6 +656,10 @@ class TeplotsentralSimulator(BaseSimulator):
             raise ValueError(f"unknown status {status!r}; known: {sorted(STATUS_CODES)}")
         with self.lock:
             self._journal_change(self._complaints[job_id], status, COMMENTS.get(status, "").format(crew=1) or None)
+
+    def inject_noisy_changes(self, job_ids: list[str], comment: str) -> None:
+        self.inject_raw_change(job_ids[0], "20", comment)
+        self.inject_raw_change(job_ids[1], "95", comment)
 
     def inject_raw_change(self, job_id: str, status: str, comment: str | None = None) -> None:
         """Journal a change with any code, even one the contract does not have (malformed-feed tests)."""

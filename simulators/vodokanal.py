@@ -87,7 +87,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from time import sleep
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -268,6 +268,9 @@ class VodokanalSimulator(BaseSimulator):
 
     name = "vodokanal"
     create_route = ("POST", "/api/v1/work-orders")  # where a create arrives (for faults aimed at creates)
+    routes: ClassVar[dict[str, tuple[str, str]]] = {
+        "create": create_route, "feed": ("GET", "/api/v1/work-orders/changes"),
+        "planned": ("GET", "/api/v1/planned-works"), "update": ("POST", "/notes")}
 
     def __init__(
         self,
@@ -683,6 +686,11 @@ class VodokanalSimulator(BaseSimulator):
     def last_seq(self) -> int:
         with self.lock:
             return len(self._feed)
+
+    def inject_noisy_changes(self, job_ids: list[str], comment: str) -> None:
+        now = _iso(self._now())
+        self.inject_feed_item(order_id=job_ids[0], status="ACCEPTED", changed_at=now, comment=comment)
+        self.inject_feed_item(order_id=job_ids[1], status="ON_HOLD", changed_at=now, comment=comment)
 
     def inject_feed_item(self, **fields: Any) -> int:
         """Append a feed item with the next seq and exactly these fields (for malformed-item tests)."""

@@ -177,8 +177,8 @@ def reconcile_sent(ctx: SyncContext, counts: Counter[str]) -> None:
         ).all()
     for dispatch_id, reference, job_id in due:
         try:
-            jobs = call_with_retry(lambda r=reference: ctx.connector.find_jobs(r), ctx.retry,
-                                   retry_on=(RetriableError, AmbiguousError))
+            known = call_with_retry(lambda j=job_id, r=reference: ctx.connector.job_known(j, r), ctx.retry,
+                                    retry_on=(RetriableError, AmbiguousError))
         except (RetriableError, AmbiguousError, PermanentError) as exc:
             ctx.log.info("reconciliation of %s skipped: %s", reference, error_class_name(exc))
             continue
@@ -186,7 +186,7 @@ def reconcile_sent(ctx: SyncContext, counts: Counter[str]) -> None:
             dispatch = session.get(Dispatch, dispatch_id)
             if dispatch.state != states.SENT or dispatch.job_id != job_id:
                 continue
-            if any(j.job_id == job_id for j in jobs):
+            if known:
                 dispatch.checked_at = now
                 counts["rechecked"] += 1
                 continue
@@ -194,7 +194,7 @@ def reconcile_sent(ctx: SyncContext, counts: Counter[str]) -> None:
             dispatch.last_error = f"job {job_id} is no longer known to {ctx.provider}"
             record_dead_letter(session, provider=ctx.provider, stream="jobs", item_key=reference,
                                request_id=dispatch.request_id,
-                               payload={"reference": reference, "job_id": job_id, "found": [j.job_id for j in jobs]},
+                               payload={"reference": reference, "job_id": job_id},
                                error_class="vanished",
                                message=f"{ctx.manifest.title} no longer knows job {job_id} of {reference}; "
                                "`gateway dlq retry` looks it up and sends it again if it is gone")

@@ -127,6 +127,7 @@ def test_status_changes_arrive_in_order_in_the_request_history(name, sim, engine
             assert request.status == ctx.mapping.status_for(remote.status), (number, remote.status)
 
 
+@pytest.mark.stream("planned_works")
 def test_planned_works_round_trip_to_announcements(name, sim, engine, sessions):
     manifest = REGISTRY[name]
     ctx = context(manifest, sim, engine)

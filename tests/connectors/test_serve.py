@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from connectors.cityservice.connector import CityserviceConnector
 from connectors.ecospectrans.connector import EcospectransConnector
 from connectors.teplotsentral.connector import TeplotsentralConnector
 from connectors.vodokanal.connector import VodokanalConnector
@@ -17,7 +18,7 @@ from gateway.connector import Timeouts
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTORS = {"VODOKANAL_API": VodokanalConnector, "TEPLOTSENTRAL_SOAP": TeplotsentralConnector,
-              "ECOSPECTRANS_API": EcospectransConnector}
+              "ECOSPECTRANS_API": EcospectransConnector, "CITYSERVICE_API": CityserviceConnector}
 
 
 def test_serve_all_prints_connections_that_work_and_the_pools():
@@ -41,7 +42,8 @@ def test_serve_all_prints_connections_that_work_and_the_pools():
         pools = [line for line in lines if line.startswith("airflow pools set")]
         assert pools == ["airflow pools set utility_vodokanal 1 'vodokanal sync'",
                          "airflow pools set utility_teplotsentral 1 'teplotsentral sync'",
-                         "airflow pools set utility_ecospectrans 1 'ecospectrans sync'"]
+                         "airflow pools set utility_ecospectrans 1 'ecospectrans sync'",
+                         "airflow pools set utility_cityservice 1 'cityservice sync'"]
     finally:
         child.send_signal(signal.SIGINT)
         assert child.wait(timeout=20) == 0

@@ -1,0 +1,1 @@
+"""ТОВ «СІТІСЕРВІС-КР»: building-upkeep requests over REST/JSON, deduplicated by our number, no planned works."""
