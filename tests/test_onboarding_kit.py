@@ -72,7 +72,9 @@ def connect_executor(root: Path) -> None:
     line = next(x for x in text.splitlines() if x.startswith(f"- {{id: {EXECUTOR},"))
     target = root / "gateway" / "data" / "executors.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text.replace(line, line.removesuffix("}") + f", integration: {NAME}}}"), encoding="utf-8")
+    connected = (re.sub(r"integration: \w+", f"integration: {NAME}", line) if "integration:" in line
+                 else line.removesuffix("}") + f", integration: {NAME}}}")
+    target.write_text(text.replace(line, connected), encoding="utf-8")
 
 
 def check(root: Path, capsys) -> tuple[int, str]:
@@ -101,7 +103,8 @@ def test_the_scaffold_passes_check_once_its_mapping_is_filled_in(tree, capsys):
     assert "served but not mapped" in out and "roof-leak" in out and "yard-upkeep" in out
     fill_mapping(tree)
     code, out = check(tree, capsys)
-    assert code == 1 and re.search(rf"gateway/data/executors\.yaml\s+{EXECUTOR}\s+integration is None", out), out
+    assert code == 1, out
+    assert re.search(rf"gateway/data/executors\.yaml\s+{EXECUTOR}\s+integration is \S+, not '{NAME}'", out), out
     connect_executor(tree)
     code, out = check(tree, capsys)
     assert (code, "every served item is mapped") == (0, out.strip().rsplit(";", 1)[-1].strip()), out

@@ -3,7 +3,7 @@
 Each finding names the file and the entry, so a person knows where to look: the manifest (pydantic
 ManifestFile), the executor (gateway/data/executors.yaml), the connector and simulator classes, the
 mapping (pydantic MappingFile, then codes, items and statuses), the contract document, and the job
-types the mapping sends against the document's JobType vocabulary. Served items left unmapped are
+types the mapping sends against the document's job-type vocabulary (its JobType schema). Served items left unmapped are
 listed apart: their requests dead-letter until the mapping has them.
 """
 
@@ -19,6 +19,9 @@ from gateway.errors import ConfigError
 from gateway.mapping import load_mapping, read_mapping_file, unmapped_items
 from gateway.reference_data import EXECUTORS_FILE, load_executor_rows
 from gateway.registry import PROJECT_ROOT, Manifest, load_manifest
+
+# The schema of a contract document that lists the job types the utility accepts, by the names in use.
+VOCABULARY_SCHEMAS = ("JobType", "RequestType", "WorkType")
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,8 @@ def check_connector(name: str, root: Path = PROJECT_ROOT) -> CheckReport:
     if manifest.simulator:
         try:
             manifest.simulator_class()
-        except ConfigError as exc:
-            report.add(where, "simulator", _strip(str(exc), path))
+        except Exception as exc:  # any failure to import it is a finding, not a crash
+            report.add(where, "simulator", f"{manifest.simulator}: cannot load ({_strip(str(exc), path)})")
     _check_mapping(manifest, statuses, report, root)
     _check_contract(manifest, report, root)
     return report
@@ -111,8 +114,8 @@ def _entry_of(message: str) -> str:
 def _connector_statuses(manifest: Manifest, report: CheckReport, where: str) -> frozenset[str] | None:
     try:
         statuses = manifest.connector_class.statuses
-    except (ConfigError, AttributeError) as exc:
-        report.add(where, "connector", _strip(str(exc), manifest.path))
+    except Exception as exc:  # any failure to import it is a finding, not a crash
+        report.add(where, "connector", f"{manifest.connector}: cannot load ({_strip(str(exc), manifest.path)})")
         return None
     if not statuses:
         report.add(where, "connector", f"{manifest.connector} declares no statuses")
@@ -164,7 +167,9 @@ def _check_contract(manifest: Manifest, report: CheckReport, root: Path) -> None
         except Exception as exc:  # any way the document is not OpenAPI
             report.add(where, "", f"not a valid OpenAPI document: {str(exc).splitlines()[0][:200]}")
             continue
-        vocabulary = (spec.get("components", {}).get("schemas", {}).get("JobType") or {}).get("enum")
+        schemas = spec.get("components", {}).get("schemas", {})
+        vocabulary = next((schemas[n].get("enum") for n in VOCABULARY_SCHEMAS if isinstance(schemas.get(n), dict)),
+                          None)
         if vocabulary and manifest.mapping_file.exists():
             _check_job_types(manifest.mapping_file, set(vocabulary), where, report, root)
 
@@ -187,4 +192,4 @@ def _check_job_types(mapping_file: Path, vocabulary: set[str], document: str, re
     for code, entry in spec.job_types.items():
         if entry.job_type not in vocabulary:
             report.add(_relative(mapping_file, root), f"job_types[{code!r}]",
-                       f"job type {entry.job_type!r} is not in {document}'s JobType")
+                       f"job type {entry.job_type!r} is not in {document}'s job type vocabulary")
