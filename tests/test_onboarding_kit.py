@@ -162,7 +162,7 @@ def _ping(root: Path, capsys, monkeypatch, config: ConnectionConfig) -> tuple[in
     return code, captured.out + captured.err
 
 
-def test_ping_tells_success_wrong_credentials_and_a_closed_port_apart(tree, capsys, monkeypatch):
+def test_ping_tells_success_credentials_tls_and_a_closed_port_apart(tree, capsys, monkeypatch):
     manifest = load_registry(tree / "connectors")[NAME]
     with manifest.simulator_class()(password="s3cret-Of-The-Utility") as sim:
         good = sim.connection_config()
@@ -172,6 +172,10 @@ def test_ping_tells_success_wrong_credentials_and_a_closed_port_apart(tree, caps
         code, out = _ping(tree, capsys, monkeypatch, wrong)
         assert code == 1 and "refused the credentials" in out and "HTTP 401" in out, out
         assert "Wr0ng-pass-123" not in out and "s3cret" not in out
+        plain = ConnectionConfig(good.conn_id, f"https://127.0.0.1:{sim.port}", login=good.login,
+                                 password=good.password)  # https to a server that speaks plain HTTP
+        code, out = _ping(tree, capsys, monkeypatch, plain)
+        assert code == 1 and f"TLS with 127.0.0.1:{sim.port} failed" in out, out
     with socket.socket() as spare:  # a port nobody listens on
         spare.bind(("127.0.0.1", 0))
         port = spare.getsockname()[1]
