@@ -212,3 +212,8 @@ def test_the_scaffolded_tests_pass_against_the_scaffolded_simulator(tree):
     for test in tests:
         with module.KitSampleSimulator(reject_rate=0) as simulator:  # what the file's `sim` fixture yields
             test(simulator)
+
+
+@pytest.mark.parametrize("name", sorted(load_registry()))
+def test_every_registered_connector_passes_check(name, capsys):
+    assert main(["connector", "check", name]) == 0, capsys.readouterr().out
