@@ -10,6 +10,7 @@ printing a secret.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 import socket
 import sys
@@ -28,7 +29,8 @@ from gateway.reference_data import EXECUTORS_FILE
 from gateway.registry import load_registry
 from gateway.statuses import RequestStatus
 from gateway.sync.engine import run_step
-from tests.conformance.helpers import context, no_doubles, register_for
+from tests.conformance import test_conformance as shared_suite
+from tests.conformance.helpers import context, no_doubles, register_for, start_simulator
 
 NAME = "kit_sample"
 EXECUTOR = "sitiservice"  # ТОВ «СІТІСЕРВІС-КР»'s items are in the classifier; its connector is another's work
@@ -217,3 +219,27 @@ def test_the_scaffolded_tests_pass_against_the_scaffolded_simulator(tree):
 @pytest.mark.parametrize("name", sorted(load_registry()))
 def test_every_registered_connector_passes_check(name, capsys):
     assert main(["connector", "check", name]) == 0, capsys.readouterr().out
+
+
+SHARED_CASES = [name for name in dir(shared_suite) if name.startswith("test_") and "planned_works" not in name]
+
+
+@pytest.mark.parametrize("case", SHARED_CASES)
+def test_the_scaffolded_connector_passes_the_shared_conformance_suite(case, tree, engine, sessions, monkeypatch):
+    """Each case of tests/conformance/test_conformance.py on the scaffold (its planned-works case aside:
+    the scaffold declares no such stream), the way the suite runs a registered connector."""
+    fill_mapping(tree)
+    manifest = load_registry(tree / "connectors")[NAME]
+    monkeypatch.setitem(shared_suite.REGISTRY, NAME, manifest)
+    with sessions.begin() as session:
+        session.get(Executor, EXECUTOR).integration = NAME
+    test = getattr(shared_suite, case)
+    if "sim" not in inspect.signature(test).parameters:
+        test(NAME)
+        return
+    sim = start_simulator(manifest)
+    try:
+        test(NAME, sim, engine, sessions)
+        assert sim.contract_violations == []
+    finally:
+        sim.stop()
