@@ -129,9 +129,10 @@ def load_manifest(path: Path, mappings_dir: Path = MAPPINGS_DIR) -> Manifest:
 
 
 def load_registry(connectors_dir: Path = CONNECTORS_DIR) -> dict[str, Manifest]:
-    """All manifests, by name. A folder without a manifest is not a connector yet."""
+    """All manifests, by name. A folder without a manifest is not a connector yet. Mapping files are
+    looked up in the ``mappings/`` beside ``connectors_dir`` (another tree: a scaffolded utility)."""
     manifests = {}
     for path in sorted(connectors_dir.glob("*/manifest.yaml")):
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, connectors_dir.parent / "mappings")
         manifests[manifest.name] = manifest
     return manifests

@@ -66,16 +66,18 @@ class _OpenApiResponse:
 
 
 @cache
-def load_document(name: str) -> dict[str, Any]:
-    with (CONTRACTS / f"{name}.openapi.yaml").open(encoding="utf-8") as handle:
+def load_document(name: str, directory: Path = CONTRACTS) -> dict[str, Any]:
+    """contracts/<name>.openapi.yaml (``directory``: another tree's contracts, for a scaffolded utility)."""
+    with (directory / f"{name}.openapi.yaml").open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 
 @cache
-def _openapi(name: str) -> OpenAPI:
+def _openapi(name: str, directory: Path = CONTRACTS) -> OpenAPI:
     """Built once per document (it checks the document itself against the OpenAPI 3.1 schema)."""
     problem_json = {"application/problem+json": lambda value, **_: json.loads(value)}  # RFC 7807 is JSON too
-    return OpenAPI.from_dict(load_document(name), config=Config(extra_media_type_deserializers=problem_json))
+    return OpenAPI.from_dict(load_document(name, directory),
+                             config=Config(extra_media_type_deserializers=problem_json))
 
 
 def enum(name: str, schema: str) -> tuple[str, ...]:
@@ -86,9 +88,9 @@ def enum(name: str, schema: str) -> tuple[str, ...]:
 class OpenApiContract:
     """One utility's OpenAPI document, and what broke it."""
 
-    def __init__(self, name: str) -> None:
-        self.document = load_document(name)
-        self._api = _openapi(name)
+    def __init__(self, name: str, directory: Path = CONTRACTS) -> None:
+        self.document = load_document(name, directory)
+        self._api = _openapi(name, directory)
         self._lock = threading.Lock()
         self.violations: list[dict[str, Any]] = []
 

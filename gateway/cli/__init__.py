@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.cli import classifier, core, dlq, ops, reports, serve  # noqa: F401  (registers the commands)
+from gateway.cli import classifier, connector, core, dlq, ops, reports, serve  # noqa: F401  (registers the commands)
 from gateway.cli.app import app, main, print_table, table
 
 __all__ = ["app", "main", "print_table", "table"]
