@@ -43,7 +43,9 @@ Tickets
   The answer is ``{tickets, next_cursor, has_more}``; ``next_cursor`` is always given when the page
   is not empty (the position after its last ticket), also on the last page, so a client can resume
   from it later; an empty page echoes the cursor it was given. The cursor is opaque (base64 JSON of
-  the position and the query) and bound to its ``updated_since`` (another one: 400). Every change
+  the position and the query) and bound to its ``updated_since`` (another one: 400). A cursor older
+  than ``cursor_lifetime`` seconds (None: never), or issued before ``expire_cursors()``, is refused
+  with 410 problem+json ``cursor-expired``: the client asks again from an ``updated_since``. Every change
   stamps ``updated_at`` from a strictly increasing microsecond clock, so the keyset never skips a
   ticket. The feed shows each ticket's current state, not every transition.
 - ``GET /v2/tickets/{id}`` exists too. ``POST /v2/tickets/{id}/comments`` takes ``{text, author?}``
@@ -320,6 +322,7 @@ class EcospectransSimulator(BaseSimulator):
         rate_window: float = 1.0,
         creation_delay: float | None = 0.3,
         page_size: int = PAGE_SIZE,
+        cursor_lifetime: float | None = None,
     ) -> None:
         super().__init__(seed=seed, host=host, port=port)
         self.client_id = client_id
@@ -329,6 +332,9 @@ class EcospectransSimulator(BaseSimulator):
         self.rate_window = rate_window
         self.creation_delay = creation_delay
         self.page_size = page_size
+        self.cursor_lifetime = cursor_lifetime
+        self._cursor_epoch = 0  # a cursor issued in an earlier epoch has expired (expire_cursors)
+        self.feed_queries: list[tuple[str, bool, int]] = []  # (updated_since, with a cursor, HTTP status)
         self._clients = {client_id: client_secret}
         self._token_random = random.Random(f"{seed}-tokens")
         self._tokens: dict[str, _Token] = {}
@@ -642,7 +648,11 @@ class EcospectransSimulator(BaseSimulator):
         if cursor_raw:
             position = self._decode_cursor(cursor_raw)
             if position is None or position["s"] != _iso(since):
-                return _problem(400, "invalid-cursor", "Bad Request", "the cursor does not belong to this query")
+                return self._feed_answer(since_raw, True, _problem(
+                    400, "invalid-cursor", "Bad Request", "the cursor does not belong to this query"))
+            if self._cursor_expired(position):
+                return self._feed_answer(since_raw, True, _problem(
+                    410, "cursor-expired", "Gone", "the cursor has expired; query again from updated_since"))
             after = (datetime.fromisoformat(position["u"]), position["i"])
         candidates = sorted(
             (
@@ -662,13 +672,22 @@ class EcospectransSimulator(BaseSimulator):
                 items[index].pop(name, None)
             else:
                 items[index][name] = value
-        return Response.json(
+        return self._feed_answer(since_raw, cursor_raw is not None, Response.json(
             200, {"tickets": items, "next_cursor": next_cursor, "has_more": len(candidates) > len(page)}
-        )
+        ))
 
-    @staticmethod
-    def _encode_cursor(since: datetime, ticket: _Ticket) -> str:
-        raw = json.dumps({"s": _iso(since), "u": ticket.updated_at.isoformat(), "i": ticket.id}, separators=(",", ":"))
+    def _feed_answer(self, since_raw: str, with_cursor: bool, response: Response) -> Response:
+        self.feed_queries.append((since_raw, with_cursor, response.status))
+        return response
+
+    def _cursor_expired(self, position: dict[str, Any]) -> bool:
+        if int(position.get("e", 0)) < self._cursor_epoch:
+            return True
+        return self.cursor_lifetime is not None and time.time() - float(position.get("t", 0)) > self.cursor_lifetime
+
+    def _encode_cursor(self, since: datetime, ticket: _Ticket) -> str:
+        raw = json.dumps({"s": _iso(since), "u": ticket.updated_at.isoformat(), "i": ticket.id,
+                          "e": self._cursor_epoch, "t": round(time.time(), 3)}, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @staticmethod
@@ -677,8 +696,9 @@ class EcospectransSimulator(BaseSimulator):
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             position = json.loads(raw)
             datetime.fromisoformat(position["u"])
-            return {"s": str(position["s"]), "u": str(position["u"]), "i": str(position["i"])}
-        except (ValueError, KeyError, TypeError, binascii.Error):
+            return {"s": str(position["s"]), "u": str(position["u"]), "i": str(position["i"]),
+                    "e": int(position.get("e", 0)), "t": float(position.get("t", 0))}
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             return None
 
     def _add_comment(self, ticket_id: str, request: Request) -> Response:
@@ -887,6 +907,11 @@ class EcospectransSimulator(BaseSimulator):
         """Finish every pending submission now."""
         with self.lock:
             self._materialize_due(everything=True)
+
+    def expire_cursors(self) -> None:
+        """Every feed cursor issued so far expires now (the next page asked with one gets 410)."""
+        with self.lock:
+            self._cursor_epoch += 1
 
     def expire_tokens(self) -> None:
         """Every issued token expires now (the next call with one gets 401)."""

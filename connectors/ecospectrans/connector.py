@@ -3,14 +3,16 @@
 Creates are asynchronous (202 and a token; ``resolve_pending``); a ``client_reference`` is unique at the
 utility (409 names the ticket or its token), so ``idempotent_create`` holds. Container categories name
 their container site, looked up by address. The feed cursor (``FeedPosition``) wraps the utility's page
-cursor and how much of its page was handed out, so any ``limit`` works with its 100-item pages.
+cursor and how much of its page was handed out, so any ``limit`` works with its 100-item pages; it
+carries the watermark (newest ``updated_at`` handed out), so a run that reached the end, or whose page
+cursor expired (410), asks ``updated_since`` = watermark - overlap rather than the beginning.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -38,6 +40,7 @@ RULES = (
     Rule("fatal", "unexpected reply; check the connection", status=range(100, 600)),
 )
 COMMENT_AUTHOR, CURSOR_PREFIX = "Контакт-центр 1520", "eco1."
+FEED_OVERLAP = timedelta(seconds=30)  # a restart reads this much before the watermark again (late commits)
 UPDATE_PREFIXES = {"rework": "Заявку повернуто на доопрацювання", "withdrawn": "Заявник відкликав заявку",
                    "details": "Уточнення від заявника"}
 
@@ -123,16 +126,32 @@ class EcospectransConnector(api.Connector):
     def fetch_changes(self, cursor: str | None, limit: int) -> api.ChangePage:
         position = (FeedPosition.decode(CURSOR_PREFIX, cursor, "ecospectrans") if cursor
                     else FeedPosition(wire.FEED_START))
-        params = {"updated_since": position.since, **({"cursor": position.page} if position.page else {})}
-        data = self._get("/v2/tickets", "GET /v2/tickets", params=params)
+        data = self._feed_page(position)
+        if data is None:  # the utility refused the page cursor: from the last watermark, deduplicated
+            log.warning("ecospectrans refused the feed cursor (expired); restarting from the watermark %s",
+                        position.watermark)
+            position = position.restart(FEED_OVERLAP)
+            data = self._feed_page(position)
+            if data is None:
+                raise RetriableError("ecospectrans GET /v2/tickets: refused a feed query without a cursor")
         items = items_of(data, "tickets", "ecospectrans GET /v2/tickets")
         server_next = data.get("next_cursor") if isinstance(data.get("next_cursor"), str) else None
         batch, following, has_more = position.next_part(items, wire.ticket_key, limit, server_next,
-                                                        data.get("has_more") is True)
+                                                        data.get("has_more") is True, FEED_OVERLAP)
         key = lambda i, x: ts.id_or(x, "id", f"page-item-{i}", ts.is_text)  # noqa: E731
         changes, rejects = ts.read_each(batch, wire.status_change, key, "ecospectrans feed")
         return api.ChangePage(changes, next_cursor=following.encode(CURSOR_PREFIX), has_more=has_more,
                               rejects=rejects)
+
+    def _feed_page(self, position: FeedPosition) -> Any:
+        """One feed page, or None when the utility refuses its page cursor as expired (410)."""
+        params = {"updated_since": position.since, **({"cursor": position.page} if position.page else {})}
+        response = self._send("GET", "/v2/tickets", "GET /v2/tickets", params=params)
+        if response.status_code == 410 and position.page:
+            return None
+        if response.status_code != 200:
+            raise self._http.failure(response, "GET /v2/tickets", write=False)
+        return self._http.json(response, "GET /v2/tickets", write=False)
 
     # updates ---------------------------------------------------------------------------------------
     def push_update(self, job_id: str, update: api.JobUpdate) -> None:

@@ -51,6 +51,13 @@ def decode_cursor(prefix: str, text: str, where: str) -> dict[str, Any]:
     return data
 
 
+SEEN_KEPT = 500  # keys remembered for the restart's dedupe; past that the engine's own check dedupes
+
+
+def _mark(key: tuple[datetime, str]) -> str:
+    return f"{key[1]}@{key[0].isoformat()}"
+
+
 @dataclass(frozen=True)
 class FeedPosition:
     """Where a connector is in a keyset feed served in fixed pages behind the utility's opaque cursor.
@@ -60,6 +67,12 @@ class FeedPosition:
     key (``after_at``, ``after_id``) rather than by a count, because an item updated meanwhile leaves
     the page and would shift every position after it. ``taken`` counts the items taken, for the rare
     item whose key cannot be read.
+
+    ``watermark`` is the newest order time handed out and ``seen`` the keys handed out within the
+    overlap before it. At the end of the feed, or when the utility refuses the page cursor (expired),
+    ``restart`` asks again from ``watermark - overlap`` without a cursor: a run never starts from the
+    beginning, a change committed late within the overlap is still found, and what was handed out
+    already is skipped (``seen``; the engine also skips a change not newer than the one applied).
     """
 
     since: str
@@ -67,6 +80,8 @@ class FeedPosition:
     after_at: str | None = None
     after_id: str | None = None
     taken: int = 0
+    watermark: str | None = None
+    seen: tuple[str, ...] = ()
 
     def encode(self, prefix: str) -> str:
         return encode_cursor(prefix, asdict(self))
@@ -75,8 +90,9 @@ class FeedPosition:
     def decode(cls, prefix: str, text: str, where: str) -> FeedPosition:
         data = decode_cursor(prefix, text, where)
         try:
-            position = cls(**data)
+            position = cls(**{**data, "seen": tuple(data.get("seen") or ())})
             position.after_key()
+            position.watermark_at()
         except (TypeError, ValueError):
             position = None
         if position is None or not isinstance(position.since, str) or not isinstance(position.taken, int):
@@ -88,24 +104,55 @@ class FeedPosition:
             return None
         return datetime.fromisoformat(self.after_at), self.after_id
 
+    def watermark_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.watermark) if self.watermark else None
+
+    def restart(self, overlap: timedelta) -> FeedPosition:
+        """From the last watermark minus the overlap, without a page cursor (the same position when
+        nothing was handed out yet: the feed is read from ``since`` again)."""
+        mark = self.watermark_at()
+        if mark is None:
+            return FeedPosition(self.since)
+        since = (mark - overlap).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return FeedPosition(since, watermark=self.watermark, seen=self.seen)
+
     def next_part(self, items: list[Any], key_of: Callable[[Any], tuple[datetime, str] | None], limit: int,
-                  server_next: str | None, server_more: bool) -> tuple[list[Any], FeedPosition, bool]:
+                  server_next: str | None, server_more: bool,
+                  overlap: timedelta | None = None) -> tuple[list[Any], FeedPosition, bool]:
         """What of a page is new beyond the part taken before (at most ``limit`` items), the position
-        after it, and whether more is waiting."""
-        after = self.after_key()
+        after it, and whether more is waiting. With ``overlap``, the end of the feed restarts from the
+        watermark (see ``restart``) rather than keeping the last page cursor."""
+        after, seen = self.after_key(), set(self.seen)
         fresh = []
         for index, item in enumerate(items):
             key = key_of(item)
-            if (key is not None and after is not None and key <= after) or (key is None and index < self.taken):
+            if key is not None and ((after is not None and key <= after) or _mark(key) in seen):
+                continue
+            if key is None and index < self.taken:
                 continue
             fresh.append((index, item, key))
         batch = fresh[: max(1, limit)]
+        moved = self._seen_through(batch, overlap) if overlap is not None else self
         if len(batch) < len(fresh):  # the page goes on: remember how far
-            return [b[1] for b in batch], self._past(batch), True
-        if server_next:
-            return [b[1] for b in batch], FeedPosition(self.since, server_next), server_more
+            return [b[1] for b in batch], moved._past(batch), True
+        if server_next and (server_more or overlap is None):
+            return [b[1] for b in batch], replace(FeedPosition(self.since, server_next), watermark=moved.watermark,
+                                                  seen=moved.seen), server_more
+        if overlap is not None and moved.watermark is not None:  # the end for now: next time from the watermark
+            return [b[1] for b in batch], moved.restart(overlap), False
         # the utility gave no cursor: stay on this page past what was taken
-        return [b[1] for b in batch], self._past(batch) if batch else self, False
+        return [b[1] for b in batch], moved._past(batch) if batch else moved, False
+
+    def _seen_through(self, batch: list[tuple[int, Any, Any]], overlap: timedelta) -> FeedPosition:
+        keys = [key for _, _, key in batch if key is not None]
+        if not keys:
+            return self
+        previous = self.watermark_at()
+        mark = max([k[0] for k in keys] + ([previous] if previous else []))
+        floor = mark - overlap
+        kept = [m for m in self.seen if datetime.fromisoformat(m.rsplit("@", 1)[1]) >= floor]
+        kept += [_mark(k) for k in keys if k[0] >= floor]
+        return replace(self, watermark=mark.isoformat(), seen=tuple(dict.fromkeys(kept))[-SEEN_KEPT:])
 
     def _past(self, batch: list[tuple[int, Any, Any]]) -> FeedPosition:
         keyed = [key for _, _, key in batch if key is not None]
