@@ -364,14 +364,14 @@ def _chaos_plan_class():
     return ChaosPlan
 
 
-def took_effect(kind: str, request, response) -> bool:
+def took_effect(kind: str, request, response, feed_route: tuple[str, str] | None = None) -> bool:
     """Whether a utility-specific fault did anything to this request. A simulator applies some only
     where they make sense (a corrupted feed item needs a feed page with items; a 401 or a 429 fault
     is checked after the token, so the token endpoint ignores it): those are counted only when seen."""
     expected = {"x-unauthorized": (401,), "x-rate-limit": (429,), "x-throttle": (429,), "x-maintenance": (503,),
                 "x-db-locked": (500,), "x-internal": (500,), "x-validation": (500,), "x-evil-xml": (200,)}
     if kind == "x-bad-item":
-        if request.method != "GET" or request.path != "/v2/tickets" or request.arg("client_reference") is not None:
+        if (request.method, request.path) != feed_route or request.arg("client_reference") is not None:
             return False
         try:
             return response.status == 200 and bool(json.loads(response.body).get("tickets"))
@@ -380,14 +380,10 @@ def took_effect(kind: str, request, response) -> bool:
     return response.status in expected.get(kind, (response.status,))
 
 
-# Fault kinds per utility (FaultPlan kinds; parameters are drawn per injection).
+# Fault kinds every utility gets (FaultPlan kinds; parameters are drawn per injection); each simulator
+# adds its own (its ``fault_kinds``), so a new utility brings its faults with it.
 COMMON_KINDS = ("latency", "x-late-reply", "server_error", "html_error", "reset", "drop_after_commit", "truncated",
                 "malformed")
-EXTRA_KINDS = {
-    "vodokanal": ("x-throttle", "x-maintenance"),
-    "ecospectrans": ("x-rate-limit", "x-unauthorized", "x-bad-item"),
-    "teplotsentral": ("x-db-locked", "x-internal", "x-validation", "x-evil-xml"),
-}
 # Faults of the chaos run's own (counted in Chaos.tally).
 DISRUPTIONS = ("kill_mid_run", "kill_before_commit", "kill_after_commit", "pg_terminate", "outage", "token_expiry",
                "zombie")
@@ -417,10 +413,15 @@ class Utility:
         return max(0.5, sum(recent) / len(recent)) if recent else 3.0
 
     def is_create(self, request) -> bool:
-        method, path = self.sim.create_route
-        if request.method != method or request.path != path:
-            return False
-        return self.name != "teplotsentral" or b"RegisterComplaint" in request.body
+        return self.sim.is_create(request)
+
+
+def registry_fault_kinds() -> set[str]:
+    """Every utility-specific fault kind the registered utilities' simulators declare."""
+    from gateway.registry import load_registry
+
+    return {kind for manifest in load_registry().values() if manifest.simulator
+            for kind in manifest.simulator_class().fault_kinds}
 
 
 def parse_skips(values: Iterable[str]) -> set[tuple[str, str | None]]:
@@ -536,7 +537,7 @@ class Chaos:
                 self._in_hook.active = False
             if mode == "after":
                 self.kill(utility, "kill_after_commit")
-            if fault is not None and not took_effect(fault.kind, request, response):
+            if fault is not None and not took_effect(fault.kind, request, response, utility.sim.routes.get("feed")):
                 # e.g. a 401 fault taken by the token endpoint: not counted, and back in the plan
                 plan = utility.sim.faults
                 plan.uncount(fault.kind)
@@ -693,7 +694,7 @@ class Chaos:
     def plan_faults(self, utility: Utility) -> None:
         """Faults in the simulator for this cycle, each hitting one request at random."""
         rng, plan = utility.rng, utility.sim.faults
-        kinds = [k for k in COMMON_KINDS + EXTRA_KINDS.get(utility.name, ()) if not self.skipped(k, utility)]
+        kinds = [k for k in COMMON_KINDS + utility.sim.fault_kinds if not self.skipped(k, utility)]
         method, path = utility.sim.create_route
         for _ in range(rng.randint(self.args.min_faults, self.args.max_faults) if kinds else 0):
             kind = rng.choice(kinds)
@@ -717,7 +718,7 @@ class Chaos:
                               value=rng.choice(["lost", "__delete__", None]))
             target = (method, path) if rng.random() < 0.5 else (None, None)
             if kind == "x-bad-item":
-                target = ("GET", "/v2/tickets")  # the feed (lookups and tokens share the path: not counted)
+                target = utility.sim.routes["feed"]  # (lookups sharing the path are not counted)
             plan.inject(kind, method=target[0], path=target[1], probability=rng.choice([1.0, 0.5, 0.25]), **params)
 
     def plan_disruptions(self, utility: Utility) -> list[tuple[float, Callable[[], None]]]:
@@ -1056,7 +1057,7 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--skew", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv) if argv is not None else None)
-    known = {*COMMON_KINDS, *DISRUPTIONS, *(k for kinds in EXTRA_KINDS.values() for k in kinds)}
+    known = {*COMMON_KINDS, *DISRUPTIONS, *registry_fault_kinds()}
     for kind, _utility in parse_skips(args.skip):
         if kind not in known:
             parser.error(f"--skip {kind}: not a fault kind of this run ({', '.join(sorted(known))})")

@@ -16,27 +16,35 @@ from collections.abc import Sequence
 
 from gateway.connections import to_airflow_json
 from simulators.base import BaseSimulator
-from simulators.cityservice import CityserviceSimulator
-from simulators.ecospectrans import EcospectransSimulator
-from simulators.teplotsentral import TeplotsentralSimulator
-from simulators.vodokanal import VodokanalSimulator
 
-# name -> (simulator, port offset from --port-base); the ports are fixed so a stand's Connections stay valid
-SIMULATORS: dict[str, tuple[type[BaseSimulator], int]] = {
-    "vodokanal": (VodokanalSimulator, 1),
-    "teplotsentral": (TeplotsentralSimulator, 2),
-    "ecospectrans": (EcospectransSimulator, 3),
-    "cityservice": (CityserviceSimulator, 4),
-}
 DEFAULT_PORT_BASE = 18150
+
+
+def registered() -> dict[str, tuple[type[BaseSimulator], int]]:
+    """name -> (simulator, port offset from --port-base), for every utility in the connector registry
+    that names a simulator. The ports are fixed so a stand's Connections stay valid: a simulator's own
+    ``port_offset``, or (none declared) the next free ones after them, in the registry's name order."""
+    from gateway.registry import load_registry  # manifests only: nothing that parses a utility's data
+
+    classes = {name: m.simulator_class() for name, m in load_registry().items() if m.simulator}
+    taken = {cls.port_offset for cls in classes.values() if cls.port_offset}
+    next_free = max(taken, default=0) + 1
+    found = {}
+    for name, cls in classes.items():
+        offset = cls.port_offset
+        if not offset:
+            offset, next_free = next_free, next_free + 1
+        found[name] = (cls, offset)
+    return dict(sorted(found.items(), key=lambda item: item[1][1]))
 
 
 def start(names: Sequence[str], *, host: str, port_base: int, seed: int, notices: int,
           tick: float | None) -> list[BaseSimulator]:
     """The simulators, started; ``port_base`` 0 takes free ports (tests)."""
+    simulators = registered()
     started = []
     for name in names:
-        cls, offset = SIMULATORS[name]
+        cls, offset = simulators[name]
         sim = cls(seed=seed, host=host, port=port_base + offset if port_base else 0).start()
         for _ in range(notices if sim.planned_works else 0):
             sim.add_planned_work()
@@ -60,18 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start simulators on fixed ports and print how to connect")
-    serve.add_argument("names", nargs="*", choices=[*SIMULATORS, []], help="which utilities (or --all)")
+    simulators = registered()
+    serve.add_argument("names", nargs="*", choices=[*simulators, []], help="which utilities (or --all)")
     serve.add_argument("--all", action="store_true", help="every simulator")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     serve.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
-                       help=f"vodokanal listens on base+1, teplotsentral +2, ecospectrans +3, cityservice +4 (default "
-                            f"{DEFAULT_PORT_BASE}; 0: free ports)")
+                       help="each listens on base + its offset: " +
+                            ", ".join(f"{name} +{offset}" for name, (_, offset) in simulators.items()) +
+                            f" (default {DEFAULT_PORT_BASE}; 0: free ports)")
     serve.add_argument("--seed", type=int, default=1520)
     serve.add_argument("--notices", type=int, default=2, help="planned-works notices each utility starts with")
     serve.add_argument("--tick", type=float, default=30.0,
                        help="move every open job on by one status this often, in seconds (0: never)")
     args = parser.parse_args(argv)
-    names = list(SIMULATORS) if args.all else list(dict.fromkeys(args.names))
+    names = list(simulators) if args.all else list(dict.fromkeys(args.names))
     if not names:
         parser.error("name the simulators to start, or --all")
     sims = start(names, host=args.host, port_base=args.port_base, seed=args.seed, notices=args.notices,

@@ -229,6 +229,13 @@ class BaseSimulator:
     create_route: tuple[str, str] = ("POST", "/")  # (method, path) of the utility's create call
     planned_works = True  # False: the utility publishes none (the planned-works state API raises)
     routes: ClassVar[dict[str, tuple[str, str]]] = {}  # see the class docstring
+    # The utility's own FaultPlan kinds ("x-..."), which scripts/chaos.py injects beside the shared ones.
+    fault_kinds: ClassVar[tuple[str, ...]] = ()
+    # The contract document in contracts/: "<name>.openapi.yaml" (REST) or "<name>/" (SOAP: WSDL + XSD).
+    contract_document: ClassVar[str] = ""
+    # Its fixed port on a stand, as an offset from ``python -m simulators serve --port-base``; 0: the next
+    # free offset after the declared ones (see simulators/__main__.py).
+    port_offset: ClassVar[int] = 0
     malformed_payload = b'{"id": "unterminated'
 
     def __init__(self, *, seed: int = 1520, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -327,6 +334,11 @@ class BaseSimulator:
     def contract_violations(self) -> list[dict[str, Any]]:
         """Requests and replies that broke the contract document, oldest first."""
         return list(self.contract.violations) if self.contract is not None else []
+
+    def is_create(self, request: Request) -> bool:
+        """Whether the request asks the utility to create a job (chaos kills a sync exactly there).
+        A utility whose create shares its route with other calls (one SOAP endpoint) overrides this."""
+        return (request.method, request.path) == tuple(self.create_route)
 
     def max_requests_per_window(self, window: float = 1.0) -> int:
         """The most requests seen in any sliding window of ``window`` seconds (rate-limit checks)."""

@@ -81,6 +81,9 @@ class CityserviceSimulator(BaseSimulator):
 
     name = "cityservice"
     create_route = ("POST", "/api/requests")
+    fault_kinds = ("x-throttle",)  # its own faults (module docstring)
+    contract_document = "cityservice.openapi.yaml"
+    port_offset = 4  # on a stand (python -m simulators serve)
     planned_works = False
     routes: ClassVar[dict[str, tuple[str, str]]] = {
         "create": create_route, "feed": ("GET", "/api/requests"), "update": ("POST", "/comments")}

@@ -305,6 +305,9 @@ class EcospectransSimulator(BaseSimulator):
 
     name = "ecospectrans"
     create_route = ("POST", "/v2/tickets")  # where a create arrives (for faults aimed at creates)
+    fault_kinds = ("x-rate-limit", "x-unauthorized", "x-bad-item")  # its own faults (module docstring)
+    contract_document = "ecospectrans.openapi.yaml"
+    port_offset = 3  # on a stand (python -m simulators serve)
     routes: ClassVar[dict[str, tuple[str, str]]] = {
         "create": create_route, "feed": ("GET", "/v2/tickets"), "planned": ("GET", "/v2/schedule-changes"),
         "update": ("POST", "/comments")}

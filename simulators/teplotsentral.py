@@ -252,6 +252,9 @@ class TeplotsentralSimulator(BaseSimulator):
 
     name = "teplotsentral"
     create_route = ("POST", ENDPOINT_PATH)  # where a create arrives (for faults aimed at creates)
+    fault_kinds = ("x-db-locked", "x-internal", "x-validation", "x-evil-xml")  # its own faults (module docstring)
+    contract_document = "teplotsentral/"
+    port_offset = 2  # on a stand (python -m simulators serve)
     routes: ClassVar[dict[str, tuple[str, str]]] = {  # one endpoint: the SOAP action tells calls apart
         stream: ("POST", ENDPOINT_PATH) for stream in ("create", "feed", "planned", "update")}
     malformed_payload = (
@@ -259,6 +262,10 @@ class TeplotsentralSimulator(BaseSimulator):
         b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
         b"<ns:RegisterComplaintResponse xmlns:ns=" + f'"{NAMESPACE}"'.encode() + b"><ns:Complaint"
     )
+
+    def is_create(self, request: Request) -> bool:
+        """Every call shares the one endpoint: a create is the one whose body registers a complaint."""
+        return super().is_create(request) and b"RegisterComplaint" in request.body
 
     def __init__(
         self,

@@ -268,6 +268,9 @@ class VodokanalSimulator(BaseSimulator):
 
     name = "vodokanal"
     create_route = ("POST", "/api/v1/work-orders")  # where a create arrives (for faults aimed at creates)
+    fault_kinds = ("x-throttle", "x-maintenance")  # its own faults (module docstring)
+    contract_document = "vodokanal.openapi.yaml"
+    port_offset = 1  # on a stand (python -m simulators serve)
     routes: ClassVar[dict[str, tuple[str, str]]] = {
         "create": create_route, "feed": ("GET", "/api/v1/work-orders/changes"),
         "planned": ("GET", "/api/v1/planned-works"), "update": ("POST", "/notes")}

@@ -22,6 +22,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from gateway.registry import load_registry
+from simulators.__main__ import registered
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -190,10 +191,11 @@ def test_every_utility_has_a_connection_for_the_simulators_and_the_ports_agree()
     env = example_env()
     exposed = {int(p) for p in SERVICES["simulators"]["expose"]}
     assert SERVICES["simulators"]["profiles"] == ["simulators"], "simulators are off unless asked for"
-    for offset, (_name, manifest) in enumerate(sorted(load_registry().items())):
+    offsets = {name: offset for name, (_simulator, offset) in registered().items()}
+    for name, manifest in load_registry().items():
         conn = json.loads(env[f"GATEWAY_CONN_{manifest.conn_id.upper()}"])
         assert conn["host"] == "http://simulators"
-        assert conn["port"] == 8101 + offset and conn["port"] in exposed  # deploy/simulators.py's order
+        assert conn["port"] == 8100 + offsets[name] and conn["port"] in exposed  # deploy/run_simulators.py's ports
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,6 @@ class Scaffold:
             f"gateway/data/executors.yaml: give executor {self.executor} `integration: {self.name}`, then "
             "`gateway load`",
             f"gateway connector check {self.name}   (until it exits 0)",
-            f"simulators/__main__.py: a line for {self.name} in SIMULATORS (a fixed port for the stand)",
             f"set AIRFLOW_CONN_{self.name.upper()}_API, then gateway connector ping {self.name}",
             f"pytest tests/connectors/test_{self.name}.py tests/conformance -k {self.name}",
         ]

@@ -25,7 +25,7 @@ from gateway.public.app import db_session, now
 
 router = APIRouter(tags=["announcements"])
 
-Provider = Annotated[str | None, Query(description="utility id: vodokanal, teplotsentral, ecospectrans")]
+Provider = Annotated[str | None, Query(description="utility id (its connector's name), e.g. vodokanal")]
 Street = Annotated[str | None, Query(description="a street as written, e.g. «вулиця Соборності» or an old name")]
 House = Annotated[str | None, Query(description="a house on that street, e.g. «16а»")]
 ICAL = "text/calendar; charset=utf-8"

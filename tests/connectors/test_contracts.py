@@ -19,19 +19,24 @@ import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
-from connectors.cityservice.connector import CityserviceConnector
 from connectors.ecospectrans.connector import EcospectransConnector
-from connectors.teplotsentral.connector import TeplotsentralConnector
 from connectors.vodokanal.connector import VodokanalConnector
 from gateway.connector import JobDraft, JobUpdate, Timeouts
 from gateway.errors import PermanentError
-from simulators.cityservice import CityserviceSimulator
+from gateway.registry import load_registry
+from gateway.sync.context import load_manifest_mapping
 from simulators.ecospectrans import EcospectransSimulator
-from simulators.teplotsentral import TeplotsentralSimulator
 from simulators.vodokanal import VodokanalSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
-ALLOWED_FROM_GATEWAY = {"gateway.connections"}  # the Connection type of the state API, nothing that parses
+# Every registered utility with a simulator, by the kind of contract document its simulator names: an
+# OpenAPI document (REST) or a folder with the WSDL and its XSD (SOAP). A new utility is checked here
+# with no change to this file.
+WITNESSED = {name: m for name, m in load_registry().items() if m.simulator}
+REST = sorted(n for n, m in WITNESSED.items() if m.simulator_class().contract_document.endswith(".openapi.yaml"))
+SOAP = sorted(n for n, m in WITNESSED.items() if m.simulator_class().contract_document.endswith("/"))
+# the Connection type of the state API, and the manifests the stand launcher (__main__) reads: nothing that parses
+ALLOWED_FROM_GATEWAY = {"gateway.connections", "gateway.registry"}
 TIMEOUTS = Timeouts(connect=2, read=5)
 
 
@@ -82,7 +87,7 @@ class Sent:
     """Every request a connector's session sent, validated against a contract document (openapi-core)."""
 
     def __init__(self, document: str, session) -> None:
-        with (ROOT / "contracts" / f"{document}.openapi.yaml").open(encoding="utf-8") as handle:
+        with (ROOT / "contracts" / document).open(encoding="utf-8") as handle:
             self.api = OpenAPI.from_dict(yaml.safe_load(handle))
         self.checked: list[str] = []
         self.problems: list[str] = []
@@ -112,17 +117,26 @@ def exercise(connector, job_type: str, sim) -> None:
         connector.fetch_planned_works(now - timedelta(days=1), now + timedelta(days=20))
 
 
-@pytest.mark.parametrize(("document", "simulator", "connector", "job_type"), [
-    ("vodokanal", VodokanalSimulator, VodokanalConnector, "NO_WATER_BUILDING"),
-    ("ecospectrans", EcospectransSimulator, EcospectransConnector, "CONTAINER_NOT_EMPTIED"),
-    ("cityservice", CityserviceSimulator, CityserviceConnector, "lift"),
-])
-def test_every_request_of_a_rest_connector_validates_against_the_document(document, simulator, connector, job_type):
+def first_job_type(manifest) -> str:
+    """The job type of the first entry of the utility's mapping: one the connector really sends."""
+    return next(iter(load_manifest_mapping(manifest).job_types.values())).job_type
+
+
+def test_every_simulator_names_a_contract_document_that_exists():
+    assert len(WITNESSED) >= 4 and sorted(REST + SOAP) == sorted(WITNESSED)  # none left unchecked
+    for manifest in WITNESSED.values():
+        assert (ROOT / "contracts" / manifest.simulator_class().contract_document).exists(), manifest.name
+
+
+@pytest.mark.parametrize("name", REST)
+def test_every_request_of_a_rest_connector_validates_against_the_document(name):
+    manifest = WITNESSED[name]
+    simulator = manifest.simulator_class()
     with simulator(seed=3) as sim:
         sim.prompt()
-        conn = connector(sim.connection_config(), timeouts=TIMEOUTS)
-        sent = Sent(document, conn._http.session)
-        exercise(conn, job_type, sim)
+        conn = manifest.connector_class(sim.connection_config(), timeouts=TIMEOUTS)
+        sent = Sent(simulator.contract_document, conn._http.session)
+        exercise(conn, first_job_type(manifest), sim)
         assert sent.problems == [] and sim.contract_violations == []
         assert {c.split(" ")[0] for c in sent.checked} == {"GET", "POST"} and len(sent.checked) >= 5
 
@@ -134,14 +148,16 @@ def test_every_request_of_a_rest_connector_validates_against_the_document(docume
         conn.close()
 
 
-def test_every_request_of_the_soap_connector_validates_against_the_xsd():
-    with TeplotsentralSimulator(seed=3) as sim:
+@pytest.mark.parametrize("name", SOAP)
+def test_every_request_of_a_soap_connector_validates_against_the_xsd(name):
+    manifest = WITNESSED[name]
+    with manifest.simulator_class()(seed=3) as sim:
         sim.prompt()
-        conn = TeplotsentralConnector(sim.connection_config(), timeouts=TIMEOUTS)
-        exercise(conn, "NO_HEATING", sim)
+        conn = manifest.connector_class(sim.connection_config(), timeouts=TIMEOUTS)
+        exercise(conn, first_job_type(manifest), sim)
         assert sim.contract_violations == []
         assert len(sim.request_log) >= 6
-        with pytest.raises(PermanentError):  # the XSD's ComplaintTypeCode pattern refuses it
+        with pytest.raises(PermanentError):  # a job type the XSD refuses
             conn.create_job(draft("1520-C-2", "not a code"))
         assert [v["direction"] for v in sim.contract_violations] == ["request"]
         conn.close()
