@@ -40,8 +40,8 @@ from sqlalchemy import func, select  # noqa: E402
 from gateway.cli import print_table  # noqa: E402
 from gateway.connections import to_airflow_json  # noqa: E402
 from gateway.db import make_engine, session_factory, upgrade, utcnow  # noqa: E402
-from gateway.demo_data import generate, register_request  # noqa: E402
-from gateway.models import Announcement, DeadLetter, Dispatch, Request, RequestHistory  # noqa: E402
+from gateway.demo_data import bulk_generate, generate, register_request  # noqa: E402
+from gateway.models import Announcement, DeadLetter, Dispatch, Executor, Request, RequestHistory  # noqa: E402
 from gateway.reference_data import items_by_code  # noqa: E402
 from gateway.registry import load_registry  # noqa: E402
 from gateway.reports.build import write_report  # noqa: E402
@@ -51,6 +51,7 @@ from gateway.statuses import RequestStatus  # noqa: E402
 from gateway.sync.bookkeeping import add_history, set_request_status  # noqa: E402
 
 REQUESTS = 240
+WEEK_REQUESTS = 300  # the past week's requests of the executors no connector serves
 
 
 def say(text: str) -> None:
@@ -66,6 +67,11 @@ def prepare_database() -> None:
     now = utcnow()
     with sessions.begin() as session:
         generate(session, REQUESTS, now=now, seed=1520)
+        # The week behind them for the executors without a connector: the contact centre's own status
+        # changes (sent, in progress, done or another ending, confirmed) are their record in the report.
+        others = set(session.scalars(select(Executor.id).where(Executor.integration.is_(None))))
+        bulk_generate(session, WEEK_REQUESTS, now=now, seed=1521, spread=timedelta(days=7), executors=others,
+                      life="aged", dispatches=False)
         items = items_by_code(session)
         # Residents calling about a burst main that vodokanal has already announced ...
         for house in ("14", "16а", "22"):
@@ -77,7 +83,8 @@ def prepare_database() -> None:
             register_request(session, item=items["3.13"], street="просп. Металургів", house="9а",
                              flat=str(minutes), description="Відсутнє опалення у квартирі.",
                              registered_at=now - timedelta(minutes=minutes), contact_phone="+380501234567")
-    say(f"contact-centre database {DB_PATH.relative_to(ROOT)}: {REQUESTS + 6} requests registered")
+    say(f"contact-centre database {DB_PATH.relative_to(ROOT)}: {REQUESTS + 6} requests registered, and "
+        f"{WEEK_REQUESTS} of the past week for the executors without a connector")
 
 
 def start_simulators(registry):

@@ -98,7 +98,8 @@ class Stand:
             sim = manifest.simulator_class()(seed=1520).start()
             sim.prompt()
             self._exit.callback(sim.stop)
-            sim.add_planned_work()
+            if sim.planned_works:  # a utility may publish none (cityservice)
+                sim.add_planned_work()
             self.simulators[name] = sim
             connections[f"AIRFLOW_CONN_{manifest.conn_id.upper()}"] = to_airflow_json(sim.connection_config())
         self.cluster = AirflowCluster(
