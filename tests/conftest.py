@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +92,16 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine):
     return session_factory(engine)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated contact-centre database on PostgreSQL only (for what runs on PostgreSQL in production)."""
+    yield from fresh_database_url("postgresql", request, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> str:
+    """This worker's Airflow metadata database (in the ignored .test-state folder), migrated once per run."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    return os.environ["AIRFLOW_HOME"]

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
 from gateway.db import database_url, make_engine
-from tests.conftest import fresh_database_url
-
-
-@pytest.fixture
-def pg_url(request, tmp_path):
-    yield from fresh_database_url("postgresql", request, tmp_path)
 
 
 def test_the_contact_centre_connection_in_its_usual_form_reaches_the_database(pg_url):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +13,6 @@ from sqlalchemy import select
 from gateway.db import make_engine, session_factory, utcnow
 from gateway.models import Request, RequestHistory
 from gateway.reports.models import DeadlineSnapshot
-from tests.conftest import fresh_database_url
 from tests.reports_week import CLOSED_STATUSES, plan_week, write_notices, write_week
 from tests.test_reports_delivery import Inbox, LoopbackController
 
@@ -23,18 +20,7 @@ pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
-def airflow_db() -> str:
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-    return os.environ["AIRFLOW_HOME"]
-
-
-@pytest.fixture
-def pg_url(request, tmp_path):
-    yield from fresh_database_url("postgresql", request, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def dagbag(airflow_db):
+def dagbag(airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])

@@ -194,6 +194,29 @@ def test_an_event_committed_after_a_later_one_is_delivered(sessions, database_ur
     assert texts == ["код 45", "під'їзд 2"]
 
 
+def test_a_closure_committed_while_a_sync_holds_the_request_is_not_written_over(sessions):
+    """Case 6 under interleaving (found by make chaos): the sync has read the request as open, the
+    operator's closure commits meanwhile, then the sync writes its status. The write must not land on
+    the closure (a lost update under READ COMMITTED); the closure stays, the sync's status does not."""
+    fake_context(sessions, FakeUtility())
+    number = register(sessions)
+    if _backend(sessions) != "postgresql":
+        pytest.skip("SQLite serialises writers: no interleaving to reproduce")
+    sync = sessions()
+    sync.begin()
+    request = request_by_number(sync, number)
+    assert request.status == RequestStatus.REGISTERED  # read as open
+    with sessions() as operator, operator.begin():
+        set_request_status(operator, request_by_number(operator, number), RequestStatus.WITHDRAWN,
+                           actor="operator:test", note="the resident withdrew it")
+    changed = set_request_status(sync, request, RequestStatus.SENT, actor="sync:fakeutil", note="job J1")
+    sync.commit()
+    sync.close()
+    assert changed is False
+    with sessions() as session:
+        assert request_by_number(session, number).status == RequestStatus.WITHDRAWN
+
+
 def test_an_event_for_a_request_without_a_job_yet_waits_for_the_job(sessions):
     """Case 4: details added before the request was ever pushed reach the job once it exists."""
     utility = FakeUtility()

@@ -48,7 +48,8 @@ STATUS_RANK = {"прийнято": 1, "в роботі": 2, "виконано": 
 TIE = timedelta(seconds=1)  # the feed's resolution: everything within one second shares a timestamp
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)  # the first read: everything the utility keeps
 LOOKUP_WINDOW = timedelta(days=7)  # a lookup follows an ambiguous create, so the job is recent
-UPDATE_LABELS = {"rework": "Повторне звернення", "withdrawn": "Заявку відкликано заявником", "details": "Уточнення"}
+UPDATE_LABELS = {"rework": "Повторне звернення", "withdrawn": "Заявку відкликано заявником", "details": "Уточнення",
+                 "closed": "Заявку закрито контакт-центром"}
 
 
 def address_line(job: api.JobDraft) -> str:

@@ -127,7 +127,16 @@ def outbox_kind(actor: str, field: str, new: str | None) -> str | None:
 
 def set_request_status(session: Session, request: Request, status: str, *, actor: str, note: str | None = None,
                        at: datetime | None = None) -> bool:
-    """Change a request's status with its history row; False when it already had that status."""
+    """Change a request's status with its history row; False when it already had that status.
+
+    A sync's write (actor ``sync:…``) first takes the request's row lock and reads it again, and never
+    overwrites a closure the contact centre committed meanwhile: without the lock that is a lost update
+    under READ COMMITTED (the operator's closure read as open, then written over)."""
+    if actor.startswith("sync:"):
+        session.flush()  # our own pending writes survive the re-read
+        session.refresh(request, with_for_update=True)  # PostgreSQL: FOR UPDATE; SQLite serialises writers
+        if closed_by_contact_centre(session, request):
+            return False
     if request.status == status:
         return False
     add_history(session, request, actor=actor, field="status", old=request.status, new=status, note=note, at=at)

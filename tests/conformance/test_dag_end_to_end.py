@@ -6,8 +6,6 @@ replies after committing; statuses come back in order; announcements appear, cha
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -16,22 +14,9 @@ from gateway.connections import to_airflow_json
 from gateway.models import Announcement, Dispatch, Request
 from gateway.statuses import RequestStatus
 from tests.conformance.helpers import CONNECTORS, REGISTRY, no_doubles, register_for, start_simulator
-from tests.conftest import fresh_database_url
 
 pytestmark = pytest.mark.airflow
 REQUESTS = 12
-
-
-@pytest.fixture(scope="session")
-def airflow_home() -> str:
-    """A migrated Airflow metadata database in the project's ignored .test-state folder."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-    return os.environ["AIRFLOW_HOME"]
-
-
-@pytest.fixture
-def pg_url(request, tmp_path):
-    yield from fresh_database_url("postgresql", request, tmp_path)
 
 
 def _run(dag) -> str:

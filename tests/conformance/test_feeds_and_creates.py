@@ -16,12 +16,13 @@ import inspect
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from gateway.connector import Connector
+from gateway.connector import Connector, JobUpdate, UpdateKind
 from gateway.models import Dispatch, Request
 from gateway.reference_data import code_of
 from gateway.runner import run_sync_steps
@@ -194,3 +195,22 @@ def test_a_connector_without_a_stream_declares_so_and_is_never_asked(name, datab
     everything = run_sync_steps(name, None, sim.connection_config(), database_url)
     assert set(everything) == set(manifest.steps) and "pull_planned_works" not in everything
 
+
+
+def test_every_kind_of_contact_centre_event_reaches_the_job(name, engine, sessions):
+    """Rework, withdrawal, details and the contact centre's closure, each sent the way the engine sends it
+    (a closure through ``close_job``), arrive at the utility's job: no kind a connector cannot word."""
+    sim = _start(name)
+    manifest = REGISTRY[name]
+    (number,) = register_for(sessions, manifest, 1)
+    ctx = context(manifest, sim, engine)
+    assert run_step(ctx, "push_jobs")["created"] == 1
+    with sessions() as session:
+        job_id = session.scalars(select(Dispatch.job_id).join(Request).where(Request.number == number)).one()
+    held = getattr(sim, "notes", None) or sim.comments  # whichever the utility keeps
+    for kind in get_args(UpdateKind):
+        update = JobUpdate(kind=kind, text=f"подія {kind} [ev-{kind}]", at=datetime.now(ZoneInfo("Europe/Kyiv")))
+        (ctx.connector.close_job if kind == "closed" else ctx.connector.push_update)(job_id, update)
+        texts = " ".join(str(note) for note in held(job_id))
+        assert f"[ev-{kind}]" in texts, f"a {kind} event did not reach {name} job {job_id}"
+    ctx.connector.close()
