@@ -491,3 +491,31 @@ def test_overlapping_workers_at_the_soap_utility_make_one_complaint(engine, sess
             ctx.connector.close()
     finally:
         sim.stop()
+
+
+def test_a_connector_bug_on_one_event_dead_letters_it_and_the_rest_are_delivered(sessions):
+    """A connector that cannot word one event (found by make chaos: a KeyError on a new event kind) must
+    not stop the utility's whole outbox: that event goes to a person naming the error, the others go."""
+    utility = FakeUtility()
+    ctx = fake_context(sessions, utility)
+    first, second = register(sessions, house="1"), register(sessions, house="2")
+    run_step(ctx, "push_jobs")
+    with sessions() as session, session.begin():
+        add_history(session, request_by_number(session, first), actor="resident", field="details", old=None,
+                    new="не вміщається")
+        add_history(session, request_by_number(session, second), actor="resident", field="details", old=None,
+                    new="код 45")
+    worded = ctx.connector.push_update
+
+    def push_update(job_id, update):
+        if update.text == "не вміщається":
+            raise KeyError("details")  # the connector's own bug
+        worded(job_id, update)
+
+    ctx.connector.push_update = push_update
+    counts = run_step(ctx, "push_updates")
+    assert [u.text for _, u in utility.updates] == ["код 45"]
+    assert counts["dead_lettered"] == 1 and counts["sent"] == 1
+    with sessions() as session:
+        (letter,) = session.scalars(select(DeadLetter).where(DeadLetter.stream == "updates")).all()
+        assert letter.error_class == "unexpected" and "KeyError" in letter.message

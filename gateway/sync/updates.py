@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from gateway.connector import JobUpdate
-from gateway.errors import AmbiguousError, PermanentError, RetriableError, error_class_name
+from gateway.errors import AmbiguousError, FatalError, PermanentError, RetriableError, error_class_name
 from gateway.models import Dispatch, OutboundUpdate, Request
 from gateway.statuses import STATUS_NAMES_UK
 from gateway.sync import states
@@ -101,6 +101,11 @@ def deliver(ctx: SyncContext, event_id: int, job_id: str, counts: Counter[str]) 
         state, error = ("dead" if attempts >= MAX_ATTEMPTS else "pending"), exc
     except PermanentError as exc:
         state, error = "dead", exc
+    except FatalError:
+        raise  # credentials or configuration: the whole step stops, as for every other call
+    except Exception as exc:  # a connector's own bug on this event: kept for a person, the rest goes on
+        ctx.log.exception("%s: event %s for job %s failed in the connector", ctx.provider, event_id, job_id)
+        state, error = "dead", exc
     with ctx.sessions() as session, session.begin():
         if session.execute(update(OutboundUpdate).where(OutboundUpdate.id == event_id,
                                                         OutboundUpdate.owner == ctx.owner)
@@ -118,7 +123,7 @@ def deliver(ctx: SyncContext, event_id: int, job_id: str, counts: Counter[str]) 
             record_dead_letter(session, provider=ctx.provider, stream=STREAM, item_key=str(event.id),
                                request_id=event.request_id,
                                payload={"job_id": job_id, "kind": event.kind, "text": event.text},
-                               error_class=error_class_name(error), message=str(error))
+                               error_class=error_class_name(error), message=f"{type(error).__name__}: {error}")
             counts["dead_lettered"] += 1
         else:
             event.next_attempt_at = now + timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 7)))
