@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from gateway.classifier import DATA_DIR
@@ -100,6 +100,7 @@ def register_request(
 
 
 Life = Literal["registered", "open", "aged"]
+BULK_LOCK_KEY = 1520_0001  # pg_advisory_xact_lock key: bulk generators take turns
 CHUNK = 20_000  # requests made and written at a time: memory stays flat at a million
 REQUEST_COLUMNS = ("id", "number", "registered_at", "channel", "classifier_item_id", "street", "house", "flat",
                    "description", "contact_name", "contact_phone", "executor_id", "status", "deadline_at",
@@ -287,8 +288,11 @@ def bulk_generate(session: Session, count: int, *, now: datetime, seed: int = 15
     started = time.monotonic()
     session.flush()  # requests the caller added in this session take their numbers first
     if is_postgres(session):
-        # Operators registering meanwhile wait: no number is taken twice and our ids stay ours.
-        session.connection().exec_driver_sql("LOCK TABLE requests IN SHARE ROW EXCLUSIVE MODE")
+        # Bulk writers take turns (a transaction-level advisory lock), never a table lock: operators and
+        # the sync go on writing meanwhile, and a caller holding another open transaction on requests
+        # cannot deadlock on us. Ids come from the sequence, so they are ours; a number an operator takes
+        # meanwhile is refused by the unique key (loud, never doubled).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BULK_LOCK_KEY})
     result, id_state = BulkResult(), {}
     made = _requests(session, count, now=now, seed=seed, spread=spread, executors=executors, life=life)
     while chunk := [entry for _, entry in zip(range(CHUNK), made, strict=False)]:
@@ -325,5 +329,8 @@ def generate(session: Session, count: int, *, now: datetime, seed: int = 1520,
     ids = bulk_generate(session, count, now=now, seed=seed, spread=spread).request_ids
     if not ids:
         return []
-    # Inside our transaction (and the table lock) every id in the range is one of ours.
-    return list(session.scalars(select(Request).where(Request.id.between(min(ids), max(ids))).order_by(Request.id)))
+    created: list[Request] = []
+    for start in range(0, len(ids), 10_000):  # by our own ids: others may have written between them
+        created += session.scalars(select(Request).where(Request.id.in_(ids[start:start + 10_000]))
+                                   .order_by(Request.id)).all()
+    return created
