@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import utcnow
 from gateway.models import Cursor, DeadLetter, OutboundUpdate, Request, RequestHistory, SyncRun
-from gateway.redact import mask_phones
 from gateway.statuses import CLOSED, CONTACT_CENTRE_CLOSURES, RequestStatus
+from gateway.toolkit.redact import mask_phones
 
 
 def redact_phones(text: str) -> str:
